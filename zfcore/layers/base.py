@@ -1,0 +1,33 @@
+"""The thin object every layer is: a cache between the pure functions of its op family."""
+
+
+class Layer:
+    """Holds parameters, their gradients, and what ``backward``/``deconv`` need from ``forward``.
+
+    ``params`` holds the live arrays (writing into them changes the layer); ``grads`` gets the
+    same keys after ``backward``. Layers without parameters keep both empty.
+    """
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self.cache = None
+
+    def forward(self, x, train=False):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def deconv(self, r):
+        raise NotImplementedError
+
+    def output_shape(self, in_shape):
+        """The shape of one example's output, (C, H, W) or (D,), for one example's input shape."""
+        return in_shape
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, self.describe())
+
+    def describe(self):
+        return ""

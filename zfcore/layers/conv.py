@@ -1,0 +1,123 @@
+"""Convolution: forward, backward, and the deconvnet's filtering step (Z&F Sec. 2.1).
+
+The NumPy reference unfolds the input into columns (im2col) and does one BLAS product for the
+whole batch. The loops below run over the k*k kernel offsets, never over pixels or images.
+"""
+import numpy as np
+
+from zfcore.backend import xp_of
+from zfcore.layers.base import Layer
+
+
+def conv_output_size(h, k, s, p):
+    """``floor((h + 2p - k) / s) + 1``."""
+    return (h + 2 * p - k) // s + 1
+
+
+def im2col(x, k, s, p):
+    """Unfold ``x`` (N, C, H, W) into columns (C*k*k, N*Ho*Wo).
+
+    Row ``(c, i, j)`` holds the input pixel at offset (i, j) of every window of channel c, so the
+    convolution is ``W.reshape(C_out, -1) @ cols``.
+    """
+    xp = xp_of(x)
+    n, c, h, w = x.shape
+    ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
+    xpad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
+    cols = xp.empty((c, k, k, n, ho, wo), dtype=x.dtype)
+    for i in range(k):
+        for j in range(k):
+            patch = xpad[:, :, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s]  # (N, C, Ho, Wo)
+            cols[:, i, j] = patch.transpose(1, 0, 2, 3)
+    return cols.reshape(c * k * k, n * ho * wo)
+
+
+def col2im(cols, x_shape, k, s, p):
+    """The adjoint of ``im2col``: fold columns (C*k*k, N*Ho*Wo) back into (N, C, H, W), adding
+    the values that overlapping windows share."""
+    xp = xp_of(cols)
+    n, c, h, w = x_shape
+    ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
+    cols = cols.reshape(c, k, k, n, ho, wo)
+    xpad = xp.zeros((n, c, h + 2 * p, w + 2 * p), dtype=cols.dtype)
+    for i in range(k):
+        for j in range(k):
+            xpad[:, :, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s] += cols[:, i, j].transpose(1, 0, 2, 3)
+    return xpad[:, :, p:p + h, p:p + w]
+
+
+def conv_forward(x, W, b, s=1, p=0):
+    """``y[n, o] = sum_c x[n, c] * W[o, c] + b[o]`` (cross-correlation, as every framework).
+
+    x (N, C, H, W), W (C_out, C, k, k), b (C_out,) -> y (N, C_out, Ho, Wo), and ``cols`` for
+    backward. Ho = floor((H + 2p - k) / s) + 1.
+    """
+    xp = xp_of(x)
+    n = x.shape[0]
+    c_out, _, k, _ = W.shape
+    ho, wo = conv_output_size(x.shape[2], k, s, p), conv_output_size(x.shape[3], k, s, p)
+    cols = im2col(x, k, s, p)                                   # (C*k*k, N*Ho*Wo)
+    y = W.reshape(c_out, -1) @ cols                             # (C_out, N*Ho*Wo)
+    y = y.reshape(c_out, n, ho, wo).transpose(1, 0, 2, 3)       # (N, C_out, Ho, Wo)
+    y = xp.ascontiguousarray(y)
+    y += b.reshape(1, c_out, 1, 1)
+    return y, cols
+
+
+def conv_backward_data(dy, W, x_shape, s=1, p=0):
+    """dL/dx of a convolution, which is also the deconvnet's filtering step (Z&F Sec. 2.1):
+    a transposed convolution with the same filters (flipped, in/out channels swapped), no bias.
+
+    dy (N, C_out, Ho, Wo), W (C_out, C, k, k) -> dx with exactly ``x_shape``.
+    """
+    c_out, _, k, _ = W.shape
+    dy2 = dy.transpose(1, 0, 2, 3).reshape(c_out, -1)           # (C_out, N*Ho*Wo)
+    dcols = W.reshape(c_out, -1).T @ dy2                        # (C*k*k, N*Ho*Wo)
+    return col2im(dcols, x_shape, k, s, p)
+
+
+def conv_backward_params(dy, cols, W_shape):
+    """dL/dW (C_out, C, k, k) and dL/db (C_out,) from dy (N, C_out, Ho, Wo) and the forward
+    pass's columns (C*k*k, N*Ho*Wo)."""
+    c_out = W_shape[0]
+    dy2 = dy.transpose(1, 0, 2, 3).reshape(c_out, -1)           # (C_out, N*Ho*Wo)
+    dW = (dy2 @ cols.T).reshape(W_shape)
+    db = dy2.sum(axis=1)
+    return dW, db
+
+
+class Conv2D(Layer):
+    """2-D convolution layer. ``deconv`` is the transposed convolution of Z&F Sec. 2.1."""
+
+    def __init__(self, c_in, c_out, k, stride=1, pad=0, std=1e-2, rng=None):
+        super().__init__()
+        self.c_in, self.c_out, self.k, self.stride, self.pad = c_in, c_out, k, stride, pad
+        rng = rng if rng is not None else np.random.default_rng(0)
+        self.params = {
+            "W": (rng.standard_normal((c_out, c_in, k, k)) * std).astype(np.float32),
+            "b": np.zeros(c_out, dtype=np.float32),
+        }
+
+    def forward(self, x, train=False):
+        y, cols = conv_forward(x, self.params["W"], self.params["b"], self.stride, self.pad)
+        self.cache = (x.shape, cols)
+        return y
+
+    def backward(self, dy):
+        x_shape, cols = self.cache
+        W = self.params["W"]
+        self.grads["W"], self.grads["b"] = conv_backward_params(dy, cols, W.shape)
+        return conv_backward_data(dy, W, x_shape, self.stride, self.pad)
+
+    def deconv(self, r):
+        x_shape, _ = self.cache
+        return conv_backward_data(r, self.params["W"], (r.shape[0],) + tuple(x_shape[1:]),
+                                  self.stride, self.pad)
+
+    def output_shape(self, in_shape):
+        _, h, w = in_shape
+        return (self.c_out, conv_output_size(h, self.k, self.stride, self.pad),
+                conv_output_size(w, self.k, self.stride, self.pad))
+
+    def describe(self):
+        return "%d->%d, %dx%d/%d pad %d" % (self.c_in, self.c_out, self.k, self.k, self.stride, self.pad)

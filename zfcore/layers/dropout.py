@@ -1,0 +1,40 @@
+"""Inverted dropout (Srivastava et al.; Z&F Sec. 3 use p = 0.5 in fc6 and fc7)."""
+import numpy as np
+
+from zfcore.backend import xp_of
+from zfcore.layers.base import Layer
+
+
+def dropout_mask(shape, p, rng, xp=np):
+    """Keep each unit with probability 1 - p; kept units carry the scale 1 / (1 - p)."""
+    keep = rng.random(shape, dtype=np.float32) >= p
+    return xp.asarray(keep.astype(np.float32) * np.float32(1.0 / (1.0 - p)))
+
+
+class Dropout(Layer):
+    """A new mask on every training forward, from the layer's own Generator; identity at eval
+    and on the deconvnet path."""
+
+    def __init__(self, p=0.5, seed=None):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError("dropout p must be in [0, 1), got %r" % (p,))
+        self.p = p
+        self.rng = np.random.default_rng(seed)
+        self.mask = None
+
+    def forward(self, x, train=False):
+        if not train or self.p == 0.0:
+            self.mask = None
+            return x
+        self.mask = dropout_mask(x.shape, self.p, self.rng, xp_of(x)).astype(x.dtype, copy=False)
+        return x * self.mask
+
+    def backward(self, dy):
+        return dy if self.mask is None else dy * self.mask
+
+    def deconv(self, r):
+        return r
+
+    def describe(self):
+        return "p=%g" % self.p

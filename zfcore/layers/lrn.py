@@ -1,0 +1,59 @@
+"""Local response normalisation across channels (Krizhevsky et al. 2012, Sec. 3.3).
+
+    b_c = a_c / (k + alpha * sum_{|c'-c| <= size//2} a_c'^2) ** beta
+
+with the sum clipped at the channel ends. alpha is NOT divided by size (PyTorch's and Caffe's
+alpha equal size * ours). The deconvnet passes through LRN unchanged (Z&F Sec. 2.1 has no
+contrast normalisation on the way down).
+"""
+from zfcore.backend import xp_of
+from zfcore.layers.base import Layer
+
+
+def channel_window_sum(a, size):
+    """``out[:, c] = sum_{|c'-c| <= size//2} a[:, c']`` (clipped at the ends), as a running sum:
+    one cumulative sum over channels and one difference, whatever the window size."""
+    xp = xp_of(a)
+    half = size // 2
+    n, c = a.shape[:2]
+    csum = xp.zeros((n, c + 2 * half + 1) + a.shape[2:], dtype=a.dtype)
+    xp.cumsum(a, axis=1, out=csum[:, half + 1:c + half + 1])
+    csum[:, c + half + 1:] = csum[:, c + half:c + half + 1]    # the zero channels past the end
+    return csum[:, size:size + c] - csum[:, :c]
+
+
+def lrn_forward(a, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """a (N, C, H, W) -> b (same shape), and ``d = k + alpha * window_sum(a^2)`` for backward."""
+    d = k + alpha * channel_window_sum(a * a, size)
+    return a * d ** -beta, d
+
+
+def lrn_backward(dy, a, b, d, size=5, alpha=1e-4, beta=0.75):
+    """dL/da_j = dy_j d_j^-beta - 2 alpha beta a_j sum_{|c-j| <= size//2} dy_c b_c / d_c.
+
+    (The window is symmetric, so the sum over the c whose window holds j is the same window sum.)
+    """
+    return dy * d ** -beta - (2.0 * alpha * beta) * a * channel_window_sum(dy * b / d, size)
+
+
+class LRN(Layer):
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0):
+        super().__init__()
+        if size % 2 != 1 or size < 1:
+            raise ValueError("LRN size must be odd and positive, got %r" % (size,))
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x, train=False):
+        y, d = lrn_forward(x, self.size, self.alpha, self.beta, self.k)
+        self.cache = (x, y, d)
+        return y
+
+    def backward(self, dy):
+        x, y, d = self.cache
+        return lrn_backward(dy, x, y, d, self.size, self.alpha, self.beta)
+
+    def deconv(self, r):
+        return r
+
+    def describe(self):
+        return "size=%d, alpha=%g, beta=%g, k=%g" % (self.size, self.alpha, self.beta, self.k)

@@ -1,0 +1,128 @@
+"""Architectures as data (Z&F Fig. 3; Krizhevsky et al. 2012), and the one function that builds
+a ``Net`` from such a spec.
+
+A spec is a dict: ``input`` (C, H, W), ``num_classes``, ``init_std`` and ``layers``: a list of
+``[name, kind, {arguments}]`` where kind is conv / relu / pool / lrn / dropout / flatten / linear.
+Conv and linear layers get their input size from the shapes flowing through; the last linear
+layer's size is ``num_classes``. Every pool is 3x3 stride 2 with ceil_mode; every LRN has the
+defaults of ``zfcore.layers.LRN``.
+"""
+import copy
+
+import numpy as np
+
+from zfcore.layers import LRN, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU
+from zfcore.net import Net
+
+
+def _trunk(conv1, conv2, widths=(96, 256, 384, 384, 256), fc=4096):
+    """The layer list shared by every net here; only conv1/conv2's geometry and widths differ.
+
+    conv1/conv2: (k, stride, pad). Names are the contract's stable names.
+    """
+    c1, c2, c3, c4, c5 = widths
+    pool = {"k": 3, "stride": 2}
+    return [
+        ["conv1", "conv", dict(c_out=c1, k=conv1[0], stride=conv1[1], pad=conv1[2])],
+        ["relu1", "relu", {}], ["pool1", "pool", pool], ["norm1", "lrn", {}],
+        ["conv2", "conv", dict(c_out=c2, k=conv2[0], stride=conv2[1], pad=conv2[2])],
+        ["relu2", "relu", {}], ["pool2", "pool", pool], ["norm2", "lrn", {}],
+        ["conv3", "conv", dict(c_out=c3, k=3, stride=1, pad=1)], ["relu3", "relu", {}],
+        ["conv4", "conv", dict(c_out=c4, k=3, stride=1, pad=1)], ["relu4", "relu", {}],
+        ["conv5", "conv", dict(c_out=c5, k=3, stride=1, pad=1)], ["relu5", "relu", {}],
+        ["pool5", "pool", pool],
+        ["flatten", "flatten", {}],
+        ["fc6", "linear", dict(d_out=fc)], ["relu6", "relu", {}], ["drop6", "dropout", dict(p=0.5)],
+        ["fc7", "linear", dict(d_out=fc)], ["relu7", "relu", {}], ["drop7", "dropout", dict(p=0.5)],
+        ["fc8", "linear", {}],
+    ]
+
+
+SPECS = {
+    # Z&F Fig. 3: 224 -> conv1 96@7x7/2 -> 110 -> pool 55 -> conv2 256@5x5/2 -> 26 -> pool 13
+    # -> conv3-5 at 13 -> pool 6 -> fc 4096, 4096, C.
+    "zfnet": dict(input=(3, 224, 224), layers=_trunk((7, 2, 1), (5, 2, 0))),
+    # Krizhevsky et al. 2012 on one GPU: conv1 96@11x11/4 -> 55 -> pool 27 -> conv2 5x5/1 -> 27
+    # -> pool 13 -> as zfnet.
+    "alexnet": dict(input=(3, 224, 224), layers=_trunk((11, 4, 2), (5, 1, 2))),
+    # 64x64: the same strides as the full nets (conv1 /2 and conv2 /2 for ZF, /4 and /1 for
+    # AlexNet), so both reach 4x4 at conv3; narrower layers.
+    "zfnet_small": dict(input=(3, 64, 64),
+                        layers=_trunk((5, 2, 2), (5, 2, 2), (32, 64, 96, 96, 64), 256)),
+    "alexnet_small": dict(input=(3, 64, 64),
+                          layers=_trunk((9, 4, 4), (5, 1, 2), (32, 64, 96, 96, 64), 256)),
+    # 32x32 (CIFAR-10, Fashion-MNIST padded): conv1 /1 for ZF, /2 for AlexNet; 4x4 at conv3.
+    "zfnet_small32": dict(input=(3, 32, 32),
+                          layers=_trunk((3, 1, 1), (3, 2, 1), (32, 64, 96, 96, 64), 256)),
+    "alexnet_small32": dict(input=(3, 32, 32),
+                            layers=_trunk((5, 2, 2), (5, 1, 2), (32, 64, 96, 96, 64), 256)),
+}
+
+
+def spec_of(arch, num_classes=1000, input_channels=None, init_std=1e-2):
+    """A full spec (a plain dict, safe to store in a checkpoint) for a named architecture."""
+    if arch not in SPECS:
+        raise ValueError("unknown architecture %r (known: %s)" % (arch, ", ".join(SPECS)))
+    spec = copy.deepcopy(SPECS[arch])
+    if input_channels is not None:
+        spec["input"] = (input_channels,) + tuple(spec["input"][1:])
+    spec.update(arch=arch, num_classes=int(num_classes), init_std=init_std)
+    return spec
+
+
+def build(spec, seed=0):
+    """A ``Net`` from a spec. Weights ~ N(0, init_std^2) (Z&F Sec. 3: 1e-2), biases 0; every draw
+    from one Generator seeded with ``seed``; dropout layers get seeds derived from it."""
+    rng = np.random.default_rng(seed)
+    std = spec.get("init_std", 1e-2)
+    shape = tuple(spec["input"])
+    layers = []
+    last_linear = max(i for i, (_, kind, _) in enumerate(spec["layers"]) if kind == "linear")
+    for i, (name, kind, args) in enumerate(spec["layers"]):
+        if kind == "conv":
+            layer = Conv2D(shape[0], args["c_out"], args["k"], args.get("stride", 1),
+                           args.get("pad", 0), std=_std(std, shape[0] * args["k"] ** 2), rng=rng)
+        elif kind == "linear":
+            d_out = spec["num_classes"] if i == last_linear else args["d_out"]
+            layer = Linear(shape[0], d_out, std=_std(std, shape[0]), rng=rng)
+        elif kind == "relu":
+            layer = ReLU()
+        elif kind == "pool":
+            layer = MaxPool2D(args.get("k", 3), args.get("stride", 2), args.get("ceil_mode", True))
+        elif kind == "lrn":
+            layer = LRN(**args)
+        elif kind == "dropout":
+            layer = Dropout(args.get("p", 0.5), seed=int(rng.integers(2 ** 31)))
+        elif kind == "flatten":
+            layer = Flatten()
+        else:
+            raise ValueError("unknown layer kind %r in spec" % (kind,))
+        shape = layer.output_shape(shape)
+        layers.append((name, layer))
+    return Net(layers, spec=spec, input_shape=spec["input"])
+
+
+def _std(init_std, fan_in):
+    """``init_std`` is a number (the paper's 1e-2) or 'he': sqrt(2 / fan_in) (He et al. 2015)."""
+    return float(np.sqrt(2.0 / fan_in)) if init_std == "he" else float(init_std)
+
+
+def zfnet(num_classes=1000, seed=0, init_std=1e-2):
+    """ZFNet, Z&F Fig. 3."""
+    return build(spec_of("zfnet", num_classes, init_std=init_std), seed)
+
+
+def alexnet(num_classes=1000, seed=0, init_std=1e-2):
+    """The dense single-GPU net of Krizhevsky et al. 2012 (as Z&F compare it, Sec. 4.1)."""
+    return build(spec_of("alexnet", num_classes, init_std=init_std), seed)
+
+
+def zfnet_small(num_classes=10, size=64, seed=0, init_std=1e-2):
+    """A ZFNet for 64x64 (or ``size=32``) inputs that trains on a laptop CPU."""
+    return build(spec_of("zfnet_small" if size == 64 else "zfnet_small%d" % size, num_classes,
+                         init_std=init_std), seed)
+
+
+def alexnet_small(num_classes=10, size=64, seed=0, init_std=1e-2):
+    return build(spec_of("alexnet_small" if size == 64 else "alexnet_small%d" % size, num_classes,
+                         init_std=init_std), seed)
