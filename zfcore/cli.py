@@ -1,0 +1,33 @@
+"""What every command-line entry point shares: one clear line and a non-zero exit for a user's
+mistake, never a traceback."""
+import sys
+
+
+class UsageError(Exception):
+    """A bad argument value or combination; the message names the argument."""
+
+
+def user_errors():
+    """The exception types that mean "the user's input is wrong" (not a bug in zfcore)."""
+    from zfcore.checkpoint import CheckpointError
+    kinds = [UsageError, CheckpointError]
+    try:
+        from zfcore.data import DataError
+        kinds.append(DataError)
+    except ImportError:
+        pass
+    return tuple(kinds)
+
+
+def run(main, argv=None, prog="zfcore"):
+    """Call ``main(argv)``; turn a user error into ``prog: error: <one line>`` and exit 2, and
+    Ctrl-C into exit 130."""
+    try:
+        return main(argv)
+    except user_errors() as e:
+        print("%s: error: %s" % (prog, str(e).splitlines()[0] if str(e) else type(e).__name__),
+              file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("%s: interrupted" % prog, file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,38 @@
+"""SGD with momentum and the conv-filter RMS renormalisation of Z&F Sec. 3.
+
+    v <- momentum * v - lr * (g + weight_decay * w)      (weight decay on weights, not biases)
+    w <- w + v
+    then every conv filter W[o] whose RMS exceeds ``max_filter_rms`` (0.1) is rescaled to it.
+"""
+from zfcore.backend import xp_of
+
+
+def renormalise_filters(W, max_rms):
+    """Rescale each filter W[o] (C_out, C_in, k, k) whose RMS exceeds ``max_rms`` to RMS = max_rms,
+    in place (Z&F Sec. 3: it keeps layer-1 filters from dominating)."""
+    xp = xp_of(W)
+    rms = xp.sqrt((W.reshape(W.shape[0], -1) ** 2).mean(axis=1))     # (C_out,)
+    scale = xp.where(rms > max_rms, max_rms / xp.maximum(rms, 1e-30), 1.0).astype(W.dtype)
+    W *= scale.reshape(-1, 1, 1, 1)
+
+
+class SGD:
+    """Momentum SGD over ``net.params()``; the velocities are keyed like the params."""
+
+    def __init__(self, net, lr=1e-2, momentum=0.9, weight_decay=5e-4, max_filter_rms=0.1):
+        self.net, self.lr, self.momentum = net, lr, momentum
+        self.weight_decay, self.max_filter_rms = weight_decay, max_filter_rms
+        self.velocity = {key: xp_of(w).zeros_like(w) for key, w in net.params().items()}
+
+    def step(self):
+        grads = self.net.grads()
+        for key, w in self.net.params().items():
+            g = grads[key]
+            if self.weight_decay and key.endswith(".W"):
+                g = g + self.weight_decay * w
+            v = self.velocity[key]
+            v *= self.momentum
+            v -= self.lr * g
+            w += v
+            if self.max_filter_rms and w.ndim == 4:
+                renormalise_filters(w, self.max_filter_rms)
