@@ -61,9 +61,13 @@ def to_numpy(a):
 
 
 def kernels_dir():
-    """The folder holding the ``.cu`` sources (installed as ``zfcore.kernels``)."""
-    import zfcore.kernels
-    return os.path.dirname(zfcore.kernels.__file__)
+    """The folder holding the ``.cu`` sources: the installed ``zfcore.kernels`` package, or the
+    top-level ``kernels/`` beside ``zfcore/`` when running from a source checkout."""
+    try:
+        import zfcore.kernels
+        return os.path.dirname(zfcore.kernels.__file__)
+    except ImportError:
+        return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
 
 
 @functools.lru_cache(maxsize=None)

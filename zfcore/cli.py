@@ -7,10 +7,14 @@ class UsageError(Exception):
     """A bad argument value or combination; the message names the argument."""
 
 
+class TrainingError(Exception):
+    """Training cannot go on (e.g. the loss became NaN); what was written stays."""
+
+
 def user_errors():
     """The exception types that mean "the user's input is wrong" (not a bug in zfcore)."""
     from zfcore.checkpoint import CheckpointError
-    kinds = [UsageError, CheckpointError]
+    kinds = [UsageError, TrainingError, CheckpointError]
     try:
         from zfcore.data import DataError
         kinds.append(DataError)

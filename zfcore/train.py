@@ -161,7 +161,7 @@ class Run:
         self.opt = SGD(self.net, self.state["lr"], args.momentum, args.weight_decay)
         for key, v in (velocity or {}).items():
             self.opt.velocity[key] = to_device(v, self.device)
-        self.epochs = args.epochs or ck_epochs_default(args)
+        self.epochs = args.epochs or SMALL_DEFAULTS["epochs"]
         os.makedirs(self.out, exist_ok=True)
         self.checkpoint = os.path.join(self.out, "checkpoint.h5")
         if not args.resume and os.path.exists(self.checkpoint):
@@ -186,7 +186,6 @@ class Run:
 
     def train(self):
         args, net, opt = self.args, self.net, self.opt
-        xp_seen = 0
         start_epoch = self.state["epoch"]
         if start_epoch >= self.epochs:
             print("nothing to do: the checkpoint is at epoch %d of %d" % (start_epoch, self.epochs))
@@ -202,7 +201,7 @@ class Run:
                 loss = float(net.loss(logits, to_device(y, self.device)))
                 if not math.isfinite(loss):
                     bar.close()
-                    raise cli.UsageError(
+                    raise cli.TrainingError(
                         "loss became %s at epoch %d, step %d (try a smaller --lr); the last good "
                         "checkpoint is %s" % (loss, epoch + 1, self.state["step"] + 1,
                                               self.checkpoint if os.path.exists(self.checkpoint) else "none"))
@@ -214,7 +213,6 @@ class Run:
                 correct += int((to_numpy(logits.argmax(axis=1)) == y).sum())
                 bar.set_postfix(loss="%.3f" % (loss_sum / seen), acc="%.3f" % (correct / seen),
                                 img_s="%.0f" % (seen / (time.time() - t0)))
-            xp_seen += seen
             seconds = time.time() - t0
             val = evaluate(net, self.val_ds, self.crop, args.batch_size, device=self.device)
             self.end_epoch(epoch, val)
@@ -278,10 +276,6 @@ class Run:
             if os.path.exists(path):
                 print("  " + path)
         return err
-
-
-def ck_epochs_default(args):
-    return SMALL_DEFAULTS["epochs"]
 
 
 def _batches(ds, batch_size, crop, train, seed=0, epoch=0):
