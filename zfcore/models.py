@@ -8,6 +8,7 @@ layer's size is ``num_classes``. Every pool is 3x3 stride 2 with ceil_mode; ever
 defaults of ``zfcore.layers.LRN``.
 """
 import copy
+import json
 
 import numpy as np
 
@@ -60,14 +61,15 @@ SPECS = {
 
 
 def spec_of(arch, num_classes=1000, input_channels=None, init_std=1e-2):
-    """A full spec (a plain dict, safe to store in a checkpoint) for a named architecture."""
+    """A full spec for a named architecture: plain JSON types (lists, not tuples), so that it
+    reads back from a checkpoint equal to itself."""
     if arch not in SPECS:
         raise ValueError("unknown architecture %r (known: %s)" % (arch, ", ".join(SPECS)))
     spec = copy.deepcopy(SPECS[arch])
     if input_channels is not None:
         spec["input"] = (input_channels,) + tuple(spec["input"][1:])
     spec.update(arch=arch, num_classes=int(num_classes), init_std=init_std)
-    return spec
+    return json.loads(json.dumps(spec))
 
 
 def build(spec, seed=0):

@@ -1,0 +1,76 @@
+import h5py
+import numpy as np
+import pytest
+
+from zfcore import models
+from zfcore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+
+def _save(path, net, epoch=3):
+    velocity = {k: np.full_like(v, 0.5) for k, v in net.params().items()}
+    save_checkpoint(str(path), net, velocity, np.ones((64, 64, 3), np.float32),
+                    ["c%d" % i for i in range(10)], {"epoch": epoch, "lr": 0.01, "seed": 7})
+    return velocity
+
+
+def test_round_trip_keeps_weights_velocity_state_and_dropout_rng(tmp_path):
+    net = models.zfnet_small(10, seed=3)
+    net.layers["drop6"].rng.random(5)                  # move the dropout stream off its start
+    velocity = _save(tmp_path / "c.h5", net)
+    ck = load_checkpoint(str(tmp_path / "c.h5"))
+    for k, v in net.params().items():
+        np.testing.assert_array_equal(ck.net.params()[k], v)
+        np.testing.assert_array_equal(ck.velocity[k], velocity[k])
+    assert ck.epoch == 3 and ck.state["seed"] == 7 and ck.class_names[9] == "c9"
+    assert ck.spec == net.spec
+    np.testing.assert_array_equal(ck.net.layers["drop6"].rng.random(4), net.layers["drop6"].rng.random(4))
+
+
+def test_missing_foreign_and_truncated_files_are_one_line_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_checkpoint(str(tmp_path / "nope.h5"))
+    with h5py.File(tmp_path / "foreign.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(CheckpointError, match="not a zfcore checkpoint"):
+        load_checkpoint(str(tmp_path / "foreign.h5"))
+    _save(tmp_path / "good.h5", models.zfnet_small(10))
+    data = (tmp_path / "good.h5").read_bytes()
+    (tmp_path / "cut.h5").write_bytes(data[:len(data) // 2])
+    with pytest.raises(CheckpointError, match="cut.h5") as e:
+        load_checkpoint(str(tmp_path / "cut.h5"))
+    assert "\n" not in str(e.value)
+    (tmp_path / "text.h5").write_text("hello")
+    with pytest.raises(CheckpointError, match="text.h5"):
+        load_checkpoint(str(tmp_path / "text.h5"))
+
+
+def test_weights_that_do_not_match_the_spec_are_refused(tmp_path):
+    _save(tmp_path / "c.h5", models.zfnet_small(10))
+    with h5py.File(tmp_path / "c.h5", "a") as f:
+        del f["params/fc8.W"]
+        f["params/fc8.W"] = np.zeros((7, 256), np.float32)
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_checkpoint(str(tmp_path / "c.h5"))
+
+
+def test_a_write_killed_midway_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.h5"
+    net = models.zfnet_small(10, seed=1)
+    _save(path, net, epoch=1)
+    newer = models.zfnet_small(10, seed=2)
+    calls = {"n": 0}
+    real = h5py.Group.create_dataset
+
+    def dying(self, name, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt("killed")
+        return real(self, name, *a, **kw)
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _save(path, newer, epoch=2)
+    monkeypatch.undo()
+    ck = load_checkpoint(str(path))
+    assert ck.epoch == 1
+    np.testing.assert_array_equal(ck.net.params()["conv1.W"], net.params()["conv1.W"])
