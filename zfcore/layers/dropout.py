@@ -5,10 +5,12 @@ from zfcore.backend import xp_of
 from zfcore.layers.base import Layer
 
 
-def dropout_mask(shape, p, rng, xp=np):
-    """Keep each unit with probability 1 - p; kept units carry the scale 1 / (1 - p)."""
+def dropout_mask(shape, p, rng, xp=np, dtype=np.float32):
+    """Keep each unit with probability 1 - p; kept units carry the scale 1 / (1 - p), rounded
+    once to ``dtype`` (a float32 scale would be off by ~1e-8 in a float64 net)."""
     keep = rng.random(shape, dtype=np.float32) >= p
-    return xp.asarray(keep.astype(np.float32) * np.float32(1.0 / (1.0 - p)))
+    dtype = np.dtype(dtype)
+    return xp.asarray(keep.astype(dtype) * dtype.type(1.0 / (1.0 - p)))
 
 
 class Dropout(Layer):
@@ -27,7 +29,7 @@ class Dropout(Layer):
         if not train or self.p == 0.0:
             self.mask = None
             return x
-        self.mask = dropout_mask(x.shape, self.p, self.rng, xp_of(x)).astype(x.dtype, copy=False)
+        self.mask = dropout_mask(x.shape, self.p, self.rng, xp_of(x), x.dtype)
         return x * self.mask
 
     def backward(self, dy):
