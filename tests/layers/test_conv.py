@@ -6,55 +6,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.gradcheck import check_grad, check_layer_backward
+from tests.oracles import conv as conv_naive
+from tests.oracles import conv_out as out_size
+from tests.oracles import conv_transpose as deconv_scatter
+from tests.oracles import pad_zero
 from zfcore.layers import Conv2D
 
 SETTINGS = settings(max_examples=30, deadline=None)
-
-
-# -- oracles, written from the definition --------------------------------------------------------
-def out_size(h, k, s, p):
-    return (h + 2 * p - k) // s + 1
-
-
-def pad_zero(x, p):
-    n, c, h, w = x.shape
-    out = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=np.float64)
-    out[:, :, p:p + h, p:p + w] = x
-    return out
-
-
-def conv_naive(x, W, b, s, p):
-    """y[n, o, i, j] = b[o] + sum_{c, di, dj} xpad[n, c, i*s + di, j*s + dj] * W[o, c, di, dj]."""
-    n, c, h, w = x.shape
-    o_, _, k, _ = W.shape
-    ho, wo = out_size(h, k, s, p), out_size(w, k, s, p)
-    xp = pad_zero(x, p)
-    y = np.zeros((n, o_, ho, wo))
-    for b_ in range(n):
-        for o in range(o_):
-            for i in range(ho):
-                for j in range(wo):
-                    total = float(b[o])
-                    for cc in range(c):
-                        for di in range(k):
-                            for dj in range(k):
-                                total += xp[b_, cc, i * s + di, j * s + dj] * W[o, cc, di, dj]
-                    y[b_, o, i, j] = total
-    return y
-
-
-def deconv_scatter(r, W, x_shape, s, p):
-    """Every r[n, o, i, j] paints r * W[o] (all input channels) onto the k x k patch its forward
-    window read; the padding is cut off at the end."""
-    n, c, h, w = x_shape
-    o_, _, k, _ = W.shape
-    out = np.zeros((r.shape[0], c, h + 2 * p, w + 2 * p))
-    for b_ in range(r.shape[0]):
-        for o in range(o_):
-            for i in range(r.shape[2]):
-                for j in range(r.shape[3]):
-                    out[b_, :, i * s:i * s + k, j * s:j * s + k] += r[b_, o, i, j] * W[o]
-    return out[:, :, p:p + h, p:p + w]
 
 
 @st.composite

@@ -6,24 +6,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.gradcheck import check_layer_backward
+from tests.oracles import lrn as lrn_naive
+from tests.oracles import lrn_vjp
 from zfcore.layers import LRN
 
 SETTINGS = settings(max_examples=40, deadline=None)
-
-
-def lrn_naive(a, size, alpha, beta, k):
-    """b[n, c] = a[n, c] / (k + alpha * sum_{c' : |c' - c| <= size // 2} a[n, c']^2) ** beta."""
-    n, C = a.shape[:2]
-    b = np.zeros(a.shape, dtype=np.float64)
-    for i in range(n):
-        for c in range(C):
-            total = np.zeros(a.shape[2:])
-            for cc in range(C):                               # only channels that exist
-                if abs(cc - c) <= size // 2:
-                    total = total + a[i, cc].astype(np.float64) ** 2
-            b[i, c] = a[i, c] / (k + alpha * total) ** beta
-    return b
-
 
 hyper = st.one_of(
     st.just((2.0, 1e-4, 0.75)),                                # the paper's defaults
@@ -90,6 +77,18 @@ def test_backward_matches_finite_differences(case):
     shape, size, (k, alpha, beta), seed = case
     x = np.random.default_rng(seed).standard_normal(shape)
     check_layer_backward(LRN(size=size, alpha=alpha, beta=beta, k=k), x, seed=seed % 1000)
+
+
+@SETTINGS
+@given(lrn_cases())
+def test_backward_matches_the_hand_derived_vector_jacobian_product(case):
+    shape, size, (k, alpha, beta), seed = case
+    rng = np.random.default_rng(seed)
+    x, dy = rng.standard_normal(shape), rng.standard_normal(shape)
+    layer = LRN(size=size, alpha=alpha, beta=beta, k=k)
+    layer.forward(x)
+    np.testing.assert_allclose(layer.backward(dy), lrn_vjp(dy, x, size, alpha, beta, k),
+                               rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("size", [1, 3, 5, 7])

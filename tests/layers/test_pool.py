@@ -6,56 +6,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.gradcheck import check_layer_backward
+from tests.oracles import maxpool as pool_naive
+from tests.oracles import pool_out as out_size
+from tests.oracles import unpool as unpool_naive
 from zfcore.layers import MaxPool2D
 
 SETTINGS = settings(max_examples=40, deadline=None)
-
-
-# -- oracles ------------------------------------------------------------------------------------
-def out_size(h, k, s, ceil_mode):
-    """floor((h - k) / s) + 1; ceil mode: ceil((h - k) / s) + 1, minus one if the last window
-    would start at or past the end of the input."""
-    if not ceil_mode:
-        return (h - k) // s + 1
-    out = -(-(h - k) // s) + 1
-    if (out - 1) * s >= h:
-        out -= 1
-    return out
-
-
-def pool_naive(x, k, s, ceil_mode):
-    """Max and switch (row-major offset di * k + dj inside the window) of every window, the last
-    window clipped at the edge; scanning row-major with a strict '>' keeps the first maximum."""
-    n, c, h, w = x.shape
-    ho, wo = out_size(h, k, s, ceil_mode), out_size(w, k, s, ceil_mode)
-    y = np.zeros((n, c, ho, wo), dtype=x.dtype)
-    sw = np.zeros((n, c, ho, wo), dtype=np.int64)
-    for b in range(n):
-        for ch in range(c):
-            for i in range(ho):
-                for j in range(wo):
-                    best, where = None, None
-                    for di in range(k):
-                        for dj in range(k):
-                            r, q = i * s + di, j * s + dj
-                            if r >= h or q >= w:
-                                continue                      # clipped
-                            if best is None or x[b, ch, r, q] > best:
-                                best, where = x[b, ch, r, q], di * k + dj
-                    y[b, ch, i, j], sw[b, ch, i, j] = best, where
-    return y, sw
-
-
-def unpool_naive(r, sw, x_shape, k, s):
-    out = np.zeros((r.shape[0],) + tuple(x_shape[1:]), dtype=np.float64)
-    n, c, ho, wo = r.shape
-    for b in range(n):
-        for ch in range(c):
-            for i in range(ho):
-                for j in range(wo):
-                    di, dj = divmod(int(sw[b, ch, i, j]), k)
-                    out[b, ch, i * s + di, j * s + dj] += r[b, ch, i, j]
-    return out
 
 
 @st.composite
