@@ -1,0 +1,99 @@
+"""Occlusion sensitivity (Z&F Sec. 4.2, Fig. 7): slide a grey square over the image and watch
+the classifier's output and the strongest top-layer feature map."""
+import numpy as np
+
+from zfcore.backend import to_numpy, xp_of
+from zfcore.vis.probe import forward_collect, softmax
+from zfcore.vis.render import figure, normalise, save, show
+
+
+def occluder_grid(hw, size, stride):
+    """Top-left corners of the occluder: (H', W') with H' = floor((H - size) / stride) + 1."""
+    h, w = hw
+    if size < 1 or stride < 1 or size > min(h, w):
+        raise ValueError("occluder size %r / stride %r do not fit a %dx%d image" % (size, stride, h, w))
+    return (h - size) // stride + 1, (w - size) // stride + 1
+
+
+def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
+    """Occlusion maps of one image (Z&F Sec. 4.2, Fig. 7).
+
+    x (3, H, W) in the net's input space (mean-subtracted, so ``fill=0.0`` is the mean grey;
+    ``fill`` may also be a (3,) colour). A ``size`` x ``size`` square with top-left corner
+    (i*stride, j*stride) is set to ``fill`` (clipped at the border), for i < H' = floor((H - size)
+    / stride) + 1 and j < W' likewise; the occluded copies run as batches of ``chunk``.
+
+    Returns a dict of (H', W') numpy maps indexed by the corner: 'prob' (softmax probability of
+    ``label``), 'top_class' (argmax class), 'activation' (the sum over positions of the feature
+    map of ``layer`` that is strongest, i.e. holds the largest activation, on the unoccluded
+    image), and 'channel' (that map's index, an int).
+    """
+    xp = xp_of(x)
+    _, h, w = x.shape
+    hp, wp = occluder_grid((h, w), size, stride)
+    last = list(net.layers)[-1]
+    want = [layer, last] if layer != last else [layer]
+    a0 = forward_collect(net, x[None], want)[layer]
+    if a0.ndim == 4:
+        channel = int(to_numpy(a0[0].reshape(a0.shape[1], -1).max(axis=1)).argmax())
+    else:
+        channel = int(to_numpy(a0[0]).argmax())
+    fill = xp.asarray(np.asarray(fill, dtype=np.float32).reshape(-1, 1, 1))
+    corners = [(i * stride, j * stride) for i in range(hp) for j in range(wp)]
+    prob = np.empty(len(corners), dtype=np.float64)
+    top = np.empty(len(corners), dtype=np.int64)
+    act = np.empty(len(corners), dtype=np.float64)
+    for s in range(0, len(corners), chunk):
+        batch = corners[s:s + chunk]
+        xb = xp.repeat(x[None], len(batch), axis=0)              # (B, 3, H, W)
+        for b, (y0, x0) in enumerate(batch):
+            xb[b, :, y0:y0 + size, x0:x0 + size] = fill
+        outs = forward_collect(net, xb, want)
+        p = softmax(outs[last])
+        prob[s:s + len(batch)] = to_numpy(p[:, int(label)])
+        top[s:s + len(batch)] = to_numpy(p.argmax(axis=1))
+        a = outs[layer][:, channel]
+        act[s:s + len(batch)] = to_numpy(a.reshape(len(batch), -1).sum(axis=1))
+    return {"prob": prob.reshape(hp, wp), "top_class": top.reshape(hp, wp),
+            "activation": act.reshape(hp, wp), "channel": channel}
+
+
+def occlusion_figure(path, net, x, rgb, label, result, size, stride, class_names=None, layer="pool5",
+                     projection=None):
+    """Fig. 7 for one image: (a) the image, (b) the strongest ``layer`` map's total activation
+    as a function of the occluder's position, (c) the projection of that map's strongest
+    activation on the unoccluded image, (d) P(true class) and (e) the most probable class, both
+    as functions of the occluder's position. x (3, H, W) net input, rgb (H, W, 3) its picture."""
+    if projection is None:
+        projection = net.project(x[None], layer, result["channel"], position="max")[0]
+    names = class_names if class_names is not None else [str(c) for c in range(int(result["top_class"].max()) + 1)]
+    true = names[int(label)] if int(label) < len(names) else str(label)
+    fig = figure(17, 3.6)
+    ax = fig.subplots(1, 5)
+    show(ax[0], rgb, "(a) input, true class: %s (occluder %dpx, stride %d)" % (true, size, stride))
+    _heat(fig, ax[1], result["activation"], "(b) %s map %d: total activation" % (layer, result["channel"]), "viridis")
+    show(ax[2], normalise(projection), "(c) projection of %s map %d" % (layer, result["channel"]))
+    _heat(fig, ax[3], result["prob"], "(d) P(%s) under occlusion" % true, "jet", vmin=0.0, vmax=1.0)
+    classes = np.unique(result["top_class"])
+    cmap = _cmap(len(classes))
+    idx = np.searchsorted(classes, result["top_class"])
+    show(ax[4], idx, "(e) most probable class under occlusion", cmap=cmap, vmin=-0.5,
+         vmax=len(classes) - 0.5)
+    from matplotlib.patches import Patch
+    ax[4].legend(handles=[Patch(color=cmap(k), label=names[c] if c < len(names) else str(c))
+                          for k, c in enumerate(classes)], fontsize=6, loc="upper left",
+                 bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def _heat(fig, ax, m, title, cmap, **kw):
+    im = show(ax, m, title, cmap=cmap, **kw)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+
+
+def _cmap(n):
+    from matplotlib.colors import ListedColormap
+    import matplotlib
+    base = matplotlib.colormaps["tab20" if n > 10 else "tab10"]
+    return ListedColormap([base(k % base.N) for k in range(max(n, 1))])

@@ -1,0 +1,146 @@
+"""Running a net for looking inside it: inputs fetched by index, several layers' outputs from
+one forward pass, and projections of single units batched over (image, channel, position).
+"""
+import numpy as np
+
+from zfcore.backend import to_numpy, xp_of
+from zfcore.vis.render import to_rgb
+
+
+class Inputs:
+    """A set of images for the net, fetched by index in batches.
+
+    ``Inputs(x)``: x (N, 3, H, W) float32, already as the net takes it (mean-subtracted); the
+    pictures shown for it are ``x`` stretched per image. ``Inputs.from_images(images, mean)``:
+    uint8 images (N, S, S, 3) and the training mean (M, M, 3); both are centre-cropped to ``crop``
+    (default: the mean's size), and the pictures are the pixels themselves.
+    ``xp`` is the array module the net runs on (numpy or cupy).
+    """
+
+    def __init__(self, x=None, rgb=None, mean=None, xp=None):
+        if (x is None) == (rgb is None):
+            raise ValueError("Inputs needs either x or images, not both")
+        self._x, self._rgb, self._mean = x, rgb, mean
+        self.xp = xp if xp is not None else (xp_of(x) if x is not None else np)
+
+    @classmethod
+    def from_images(cls, images, mean, crop=None, xp=np):
+        mean = np.asarray(mean, dtype=np.float32)
+        crop = crop if crop is not None else mean.shape[0]
+        images = _centre(np.asarray(images), crop)              # (N, crop, crop, 3) uint8
+        mean = _centre(mean[None], crop)[0]                      # (crop, crop, 3)
+        return cls(rgb=images, mean=mean, xp=xp)
+
+    def __len__(self):
+        return len(self._x) if self._x is not None else len(self._rgb)
+
+    @property
+    def hw(self):
+        return tuple(self._x.shape[2:]) if self._x is not None else tuple(self._rgb.shape[1:3])
+
+    def x(self, idx):
+        """Net inputs (B, 3, H, W) float32 on the net's device, for indices ``idx``."""
+        idx = np.asarray(idx)
+        if self._x is not None:
+            return self._x[self.xp.asarray(idx)]
+        x = self._rgb[idx].astype(np.float32) - self._mean      # (B, H, W, 3)
+        return self.xp.asarray(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+    def rgb(self, idx):
+        """Pictures (B, H, W, 3) in [0, 1] for indices ``idx``."""
+        idx = np.asarray(idx)
+        if self._rgb is not None:
+            return self._rgb[idx].astype(np.float64) / 255.0
+        return to_rgb(self.x(idx))
+
+    def batches(self, batch_size):
+        """(start, x) over the whole set in order."""
+        for start in range(0, len(self), batch_size):
+            yield start, self.x(np.arange(start, min(start + batch_size, len(self))))
+
+
+def _centre(images, size):
+    """Centre crop (N, S, S, ...) -> (N, size, size, ...)."""
+    h, w = images.shape[1:3]
+    if h < size or w < size:
+        raise ValueError("images of %dx%d are smaller than the net's input %d" % (h, w, size))
+    y0, x0 = (h - size) // 2, (w - size) // 2
+    return images[:, y0:y0 + size, x0:x0 + size]
+
+
+def forward_collect(net, x, names):
+    """Outputs {name: array} of the layers ``names`` from one forward pass (eval mode) over x;
+    the pass stops after the deepest one asked for."""
+    want = set(names)
+    missing = want - set(net.layers)
+    if missing:
+        raise KeyError("no layer named %s (layers: %s)" % (", ".join(sorted(missing)), ", ".join(net.layers)))
+    out = {}
+    for name, layer in net.layers.items():
+        x = layer.forward(x, train=False)
+        if name in want:
+            out[name] = x
+            if len(out) == len(want):
+                break
+    return out
+
+
+def softmax(logits):
+    """Row-wise softmax, stable (the max subtracted first)."""
+    xp = xp_of(logits)
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = xp.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def strongest(a):
+    """Per image and channel of a (B, C, H, W): the largest value (B, C) and its row-major flat
+    position (B, C) (the first one on ties). For a (B, D) layer the values themselves and 0."""
+    xp = xp_of(a)
+    if a.ndim == 2:
+        return a, xp.zeros(a.shape, dtype=np.int64)
+    flat = a.reshape(a.shape[0], a.shape[1], -1)                # (B, C, H*W)
+    pos = flat.argmax(axis=2)
+    return xp.take_along_axis(flat, pos[..., None], axis=2)[..., 0], pos
+
+
+def keep_units(a, channels, i=None, j=None):
+    """Zero every activation of a (B, C, H, W) except, in row b, the one at (channels[b], i[b],
+    j[b]) (for a (B, D) layer: unit channels[b]); it keeps its value. Per-row positions: what
+    ``zfcore.net.keep_activations`` does with one position for all rows."""
+    xp = xp_of(a)
+    rows = xp.arange(a.shape[0])
+    ch = xp.asarray(np.asarray(channels))
+    r = xp.zeros_like(a)
+    if a.ndim == 2:
+        r[rows, ch] = a[rows, ch]
+        return r
+    i, j = xp.asarray(np.asarray(i)), xp.asarray(np.asarray(j))
+    r[rows, ch, i, j] = a[rows, ch, i, j]
+    return r
+
+
+def project_units(net, x, layer, channels, i=None, j=None, mode="deconv", chunk=64):
+    """Project single units to pixel space (Z&F Sec. 2.1), one per row, batched.
+
+    x (B, 3, H, W): row b's image; ``channels`` (B,), ``i``, ``j`` (B,) the unit's position in
+    ``layer``'s output (None: that channel's strongest, per row). Every other activation of the
+    layer is zeroed, the kept one keeps its value, and the signal goes down through the deconvnet
+    (``mode`` as ``Net.project``). Returns (B, 3, H, W) on x's device, ``chunk`` rows at a time.
+    """
+    xp = xp_of(x)
+    channels = np.asarray(channels).reshape(-1)
+    out = xp.empty(x.shape, dtype=x.dtype)
+    for s in range(0, x.shape[0], chunk):
+        e = min(s + chunk, x.shape[0])
+        a = net.forward(x[s:e], train=False, until=layer)
+        if a.ndim == 4 and i is None:
+            _, pos = strongest(a)
+            pos = to_numpy(pos[xp.arange(e - s), xp.asarray(channels[s:e])])
+            ii, jj = pos // a.shape[3], pos % a.shape[3]
+        elif a.ndim == 4:
+            ii, jj = np.asarray(i).reshape(-1)[s:e], np.asarray(j).reshape(-1)[s:e]
+        else:
+            ii = jj = None
+        out[s:e] = net._down(keep_units(a, channels[s:e], ii, jj), layer, mode)
+    return out

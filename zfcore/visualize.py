@@ -1,0 +1,226 @@
+"""Look inside a trained net: ``python -m zfcore.visualize CHECKPOINT --data SRC --out DIR``.
+
+Writes the figures of Zeiler & Fergus (top-9 projections, feature evolution, invariance, layer-1
+filters, occlusion, correspondence) and the ground-truth scores on synthetic data into
+``DIR/figures``, ``DIR/scores.json`` and ``DIR/report.html``. Two more forms compare the
+AlexNet-style and the ZF-style first layers (Z&F Fig. 6):
+
+    python -m zfcore.visualize compare CKPT_A CKPT_B --data SRC --out DIR
+    python -m zfcore.visualize train-pair --data SRC --epochs E --out DIR [--seed S]
+
+A user's mistake (missing checkpoint, bad data source, bad argument) prints one line and exits 2.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from zfcore.vis.pipeline import WHAT
+
+PROG = "python -m zfcore.visualize"
+
+
+class UserError(Exception):
+    """A mistake in the command; its message is the one line printed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UserError(message)
+
+
+def _common(p):
+    p.add_argument("--data", help="data source (default: the one the checkpoint trained on)")
+    p.add_argument("--split", default="val", choices=("train", "val", "test"))
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--n-images", type=int, default=500, help="images to look through (default 500)")
+    p.add_argument("--device", default="auto", choices=("auto", "numpy", "cupy"))
+    p.add_argument("--seed", type=int, default=0)
+
+
+def parse(argv):
+    if argv and argv[0] in ("compare", "train-pair"):
+        p = _Parser(prog="%s %s" % (PROG, argv[0]))
+        if argv[0] == "compare":
+            p.add_argument("checkpoints", nargs=2, metavar="CHECKPOINT")
+        else:
+            p.add_argument("--epochs", type=int, required=True)
+            p.add_argument("--archs", default="alexnet_small,zfnet_small")
+        _common(p)
+        args = p.parse_args(argv[1:])
+        args.command = argv[0]
+    else:
+        p = _Parser(prog=PROG, description=__doc__.split("\n")[0])
+        p.add_argument("checkpoint")
+        _common(p)
+        p.add_argument("--what", default=",".join(WHAT), help="comma-separated subset of " + ",".join(WHAT))
+        p.add_argument("--maps", type=int, default=16, help="feature maps per top-9 figure")
+        p.add_argument("--occluder", type=int, help="occluder side in pixels (default: a quarter of the input)")
+        p.add_argument("--stride", type=int, help="occluder stride (default: a sixteenth of the input)")
+        args = p.parse_args(argv)
+        args.command = "visualize"
+        args.what = [w.strip() for w in args.what.split(",") if w.strip()]
+        bad = [w for w in args.what if w not in WHAT]
+        if bad or not args.what:
+            raise UserError("--what: unknown %s (choose from %s)" % (", ".join(bad) or "(empty)", ",".join(WHAT)))
+    if args.n_images < 1:
+        raise UserError("--n-images: must be at least 1, got %d" % args.n_images)
+    return args
+
+
+def _device(name):
+    from zfcore.backend import cupy_or_none
+    if name == "auto":
+        return "cupy" if cupy_or_none() is not None else "numpy"
+    if name == "cupy" and cupy_or_none() is None:
+        raise UserError("--device cupy: CuPy or a CUDA device is missing")
+    return name
+
+
+def _load(path, device):
+    from zfcore.checkpoint import CheckpointError, load_checkpoint
+    if not os.path.isfile(path):
+        raise UserError("checkpoint %s: no such file" % path)
+    try:
+        ck = load_checkpoint(path)
+    except CheckpointError as e:
+        raise UserError(str(e))
+    ck.net.to(device)
+    return ck
+
+
+def _sample(ck, args, xp):
+    """The first --n-images images of the data set, stored at the size the net was trained on."""
+    from zfcore.data import DataError, open_dataset
+    from zfcore.vis.pipeline import Sample
+    source = args.data or ck.data
+    if not source:
+        raise UserError("--data: the checkpoint does not say which data it trained on; name it")
+    mean = np.asarray(ck.mean, dtype=np.float32)
+    try:
+        ds = open_dataset(source, args.split, size=mean.shape[0], seed=args.seed, n=args.n_images)
+    except DataError as e:
+        raise UserError(str(e))
+    n = min(args.n_images, len(ds.labels))
+    if n == 0:
+        raise UserError("--data %s: the %s split has no images" % (source, args.split))
+    crop = int(ck.spec["input"][1])
+    if ds.images.shape[1] < crop:
+        raise UserError("--data %s: images are %dx%d, smaller than the net's input %d"
+                        % (source, ds.images.shape[1], ds.images.shape[1], crop))
+    if tuple(mean.shape[:2]) != tuple(ds.images.shape[1:3]):
+        raise UserError("--data %s: images of %dx%d do not match the checkpoint's mean image %dx%d"
+                        % (source, ds.images.shape[1], ds.images.shape[2], mean.shape[0], mean.shape[1]))
+    boxes = None if ds.boxes is None else np.asarray(ds.boxes[:n])
+    masks = None if ds.masks is None else np.asarray(ds.masks[:n])
+    return Sample(np.asarray(ds.images[:n]), ds.labels[:n], mean, crop, ck.class_names or ds.class_names,
+                  boxes, masks, xp=xp)
+
+
+def _progress(total, desc):
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="step", file=sys.stderr)
+
+
+def run_visualize(args):
+    from zfcore.backend import module_named
+    from zfcore.vis.pipeline import visualize
+    device = _device(args.device)
+    ck = _load(args.checkpoint, device)
+    sample = _sample(ck, args, module_named(device))
+    os.makedirs(args.out, exist_ok=True)
+    bar = _progress(len(args.what), "visualize")
+
+    def step(name):
+        bar.set_postfix_str(name)
+        bar.update(1)
+    try:
+        path, scores = visualize(ck.net, sample, args.out, args.what, run_dir=ck.run_dir, n_maps=args.maps,
+                                 occluder=args.occluder, stride=args.stride, seed=args.seed, progress=step,
+                                 title="zfcore: inside %s (%s, epoch %s)"
+                                 % (args.checkpoint, ck.spec.get("arch", "?"), ck.epoch))
+    finally:
+        bar.close()
+    _print_scores(scores)
+    print("wrote %s" % path)
+
+
+def _print_scores(scores):
+    if "filters" in scores:
+        f = scores["filters"]
+        print("layer-1 dead filters: %.1f%%; layer-2 projection energy above Nyquist/2: %s"
+              % (100 * f["dead_fraction"], "n/a" if f["layer2_high_freq_share"] is None
+                 else "%.1f%%" % (100 * f["layer2_high_freq_share"])))
+    if "occlusion_minimum_in_box" in scores:
+        s = scores["occlusion_minimum_in_box"]
+        print("occlusion minimum inside the object box: %.1f%% (random map %.1f%%, %d images)"
+              % (100 * s["rate"], 100 * s["chance"], s["n"]))
+        s = scores["projection_energy_in_mask"]
+        print("projection energy inside the object mask: %.1f%% (random map %.1f%%, %d images)"
+              % (100 * s["share"], 100 * s["chance"], s["n"]))
+
+
+def run_compare(args, checkpoints, names=None):
+    from zfcore.backend import module_named
+    from zfcore.vis.filters import compare_architectures
+    from zfcore.vis.report import Report
+    device = _device(args.device)
+    cks = [_load(p, device) for p in checkpoints]
+    names = names or ["%s (%s)" % (ck.spec.get("arch", "?"), os.path.basename(ck.run_dir)) for ck in cks]
+    if len(set(names)) < len(names):
+        names = ["%s #%d" % (n, k + 1) for k, n in enumerate(names)]
+    os.makedirs(os.path.join(args.out, "figures"), exist_ok=True)
+    xp = module_named(device)
+    inputs = {name: _sample(ck, args, xp).inputs for name, ck in zip(names, cks)}
+    path = os.path.join(args.out, "figures", "compare_layer1_layer2.png")
+    stats = compare_architectures({name: ck.net for name, ck in zip(names, cks)}, inputs, path, seed=args.seed)
+    report = Report("zfcore: layer-1 filters and layer-2 features of two architectures")
+    report.figure(os.path.relpath(path, args.out),
+                  "Each row one net: its layer-1 filters on one common scale (grey = 0), and the "
+                  "projections of the strongest activation of 16 layer-2 feature maps over %d images. "
+                  "Dead filters: RMS below 5%% of the layer's largest. Aliasing: share of the "
+                  "projections' spectral energy above half the Nyquist frequency." % args.n_images)
+    rows = "".join("<tr><td>%s</td><td>%.1f%%</td><td>%.1f%%</td></tr>"
+                   % (n, 100 * s["dead_fraction"], 100 * s["aliasing"]) for n, s in stats.items())
+    report.html("<table><tr><th>net</th><th>dead layer-1 filters</th><th>layer-2 energy above "
+                "Nyquist/2</th></tr>%s</table>" % rows)
+    for n, s in stats.items():
+        print("%s: dead layer-1 filters %.1f%%, layer-2 energy above Nyquist/2 %.1f%%"
+              % (n, 100 * s["dead_fraction"], 100 * s["aliasing"]))
+    print("wrote %s" % report.write(args.out))
+
+
+def run_train_pair(args):
+    from zfcore.vis.filters import train_pair
+    if not args.data:
+        raise UserError("--data: name the data source to train both nets on")
+    archs = [a.strip() for a in args.archs.split(",") if a.strip()]
+    try:
+        paths = train_pair(args.data, args.out, args.epochs, args.seed, archs)
+    except RuntimeError as e:
+        raise UserError(str(e))
+    run_compare(args, [paths[a] for a in archs], names=archs)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parse(argv)
+        if args.command == "compare":
+            run_compare(args, args.checkpoints)
+        elif args.command == "train-pair":
+            run_train_pair(args)
+        else:
+            run_visualize(args)
+    except UserError as e:
+        print("%s: error: %s" % (PROG, e), file=sys.stderr)
+        return 2
+    except OSError as e:
+        print("%s: error: %s" % (PROG, e), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
