@@ -83,3 +83,29 @@ def kernel(family, name):
     """The RawKernel ``name`` from ``kernels/<family>.cu``, built once per process and device."""
     cp = cupy_or_none()
     return _module(family, cp.cuda.Device().id).get_function(name)
+
+
+def use_kernels(a):
+    """True when ``a`` is a float32 CuPy array: the case the RawKernels of ``kernels/`` handle.
+    Any other array runs the layer's ``xp`` body (NumPy, or CuPy in another dtype)."""
+    return is_gpu(a) and a.dtype == numpy.float32
+
+
+# A 1-D grid larger than this gains nothing: the kernels loop grid-stride over their items.
+MAX_BLOCKS = 1 << 20
+
+
+def launch(family, name, args, items, block=256):
+    """Run kernel ``name`` of ``kernels/<family>.cu`` with about one thread per item.
+
+    ``args`` must match the kernel's C signature exactly (RawKernel does not convert):
+    C-contiguous arrays, and scalars cast to ``numpy.int32`` / ``float32`` / ``int64``...
+    """
+    blocks = max(1, min((int(items) + block - 1) // block, MAX_BLOCKS))
+    kernel(family, name)((blocks,), (block,), args)
+
+
+def launch_rows(family, name, args, rows, block=256):
+    """Run kernel ``name`` with one ``block``-thread block per row (``block`` a power of two,
+    at most 1024, for the kernels' tree reductions)."""
+    kernel(family, name)((max(1, min(int(rows), MAX_BLOCKS)),), (block,), args)

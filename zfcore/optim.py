@@ -4,6 +4,9 @@
     w <- w + v
     then every conv filter W[o] whose RMS exceeds ``max_filter_rms`` (0.1) is rescaled to it.
 """
+import numpy as np
+
+from zfcore import backend
 from zfcore.backend import xp_of
 
 
@@ -28,6 +31,11 @@ class SGD:
         grads = self.net.grads()
         for key, w in self.net.params().items():
             g = grads[key]
+            if backend.use_kernels(w):  # one fused kernel: update and renorm in one pass
+                sgd_step_gpu(w, g, self.velocity[key], self.lr, self.momentum,
+                             (self.weight_decay or 0.0) if key.endswith(".W") else 0.0,
+                             (self.max_filter_rms or 0.0) if w.ndim == 4 else 0.0)
+                continue
             if self.weight_decay and key.endswith(".W"):
                 g = g + self.weight_decay * w
             v = self.velocity[key]
@@ -36,3 +44,22 @@ class SGD:
             w += v
             if self.max_filter_rms and w.ndim == 4:
                 renormalise_filters(w, self.max_filter_rms)
+
+
+# -- GPU: kernels/optim.cu --------------------------------------------------------------------
+def sgd_step_gpu(w, g, v, lr, momentum, weight_decay, max_rms):
+    """In place on CuPy float32 ``w`` and ``v``: ``v = momentum*v - lr*(g + weight_decay*w)``,
+    ``w += v``; then, if ``max_rms`` > 0, each filter ``w[o]`` whose RMS exceeds it is rescaled
+    to it (``sgd_momentum_renorm``: one block per filter). ``w``, ``v`` must be C-contiguous."""
+    xp = xp_of(w)
+    if not (w.flags.c_contiguous and v.flags.c_contiguous):
+        raise ValueError("sgd_step_gpu updates w and v in place: both must be C-contiguous")
+    g = xp.ascontiguousarray(g, dtype=np.float32)
+    lr, mu, wd = np.float32(lr), np.float32(momentum), np.float32(weight_decay)
+    if max_rms:
+        filters = w.shape[0]
+        backend.launch_rows("optim", "sgd_momentum_renorm",
+                            (w, g, v, lr, mu, wd, np.float32(max_rms), np.int32(filters),
+                             np.int32(w.size // filters)), filters, 256)
+    else:
+        backend.launch("optim", "sgd_momentum", (w, g, v, lr, mu, wd, np.int64(w.size)), w.size)

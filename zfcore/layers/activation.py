@@ -1,26 +1,37 @@
 """ReLU, and its three ways down: backprop, deconvnet, guided backprop (Z&F Sec. 2.1)."""
+import numpy as np
+
+from zfcore import backend
 from zfcore.backend import xp_of
 from zfcore.layers.base import Layer
 
 
 def relu_forward(x):
     """``max(x, 0)``."""
+    if backend.use_kernels(x):
+        return _relu_gpu("relu_fwd", x)
     return xp_of(x).maximum(x, 0)
 
 
 def relu_backward(dy, x):
     """``dy * (x > 0)``: relu'(0) = 0."""
+    if backend.use_kernels(dy):
+        return _relu_gpu("relu_bwd", dy, x)
     return dy * (x > 0)
 
 
 def relu_deconv(r):
     """The deconvnet's rectification (Z&F Sec. 2.1): ``max(r, 0)`` on the signal itself, not
     masked by where the forward pass was positive."""
+    if backend.use_kernels(r):
+        return _relu_gpu("relu_fwd", r)
     return xp_of(r).maximum(r, 0)
 
 
 def relu_guided(r, x):
     """Guided backprop (Springenberg et al. 2015): both masks, ``max(r, 0) * (x > 0)``."""
+    if backend.use_kernels(r):
+        return _relu_gpu("relu_guided", r, x)
     return relu_deconv(r) * (x > 0)
 
 
@@ -37,3 +48,13 @@ class ReLU(Layer):
 
     def guided(self, r):
         return relu_guided(r, self.cache)
+
+
+# -- GPU: kernels/activation.cu ---------------------------------------------------------------
+def _relu_gpu(name, *arrays):
+    """One fused elementwise pass: ``relu_fwd(x)``, ``relu_bwd(dy, x)`` or ``relu_guided(r, x)``."""
+    xp = xp_of(arrays[0])
+    arrays = [xp.ascontiguousarray(a, dtype=np.float32) for a in arrays]
+    out = xp.empty_like(arrays[0])
+    backend.launch("activation", name, tuple(arrays) + (out, np.int64(out.size)), out.size)
+    return out

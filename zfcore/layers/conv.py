@@ -5,6 +5,7 @@ whole batch. The loops below run over the k*k kernel offsets, never over pixels 
 """
 import numpy as np
 
+from zfcore import backend
 from zfcore.backend import xp_of
 from zfcore.layers.base import Layer
 
@@ -20,6 +21,8 @@ def im2col(x, k, s, p):
     Row ``(c, i, j)`` holds the input pixel at offset (i, j) of every window of channel c, so the
     convolution is ``W.reshape(C_out, -1) @ cols``.
     """
+    if backend.use_kernels(x):
+        return _im2col_gpu(x, k, s, p)
     xp = xp_of(x)
     n, c, h, w = x.shape
     ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
@@ -35,6 +38,8 @@ def im2col(x, k, s, p):
 def col2im(cols, x_shape, k, s, p):
     """The adjoint of ``im2col``: fold columns (C*k*k, N*Ho*Wo) back into (N, C, H, W), adding
     the values that overlapping windows share."""
+    if backend.use_kernels(cols):
+        return _col2im_gpu(cols, x_shape, k, s, p)
     xp = xp_of(cols)
     n, c, h, w = x_shape
     ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
@@ -52,6 +57,8 @@ def conv_forward(x, W, b, s=1, p=0):
     x (N, C, H, W), W (C_out, C, k, k), b (C_out,) -> y (N, C_out, Ho, Wo), and ``cols`` for
     backward. Ho = floor((H + 2p - k) / s) + 1.
     """
+    if backend.use_kernels(x):
+        return _conv_forward_gpu(x, W, b, s, p)
     xp = xp_of(x)
     n = x.shape[0]
     c_out, _, k, _ = W.shape
@@ -121,3 +128,46 @@ class Conv2D(Layer):
 
     def describe(self):
         return "%d->%d, %dx%d/%d pad %d" % (self.c_in, self.c_out, self.k, self.k, self.stride, self.pad)
+
+
+# -- GPU: kernels/conv.cu; the products go to cuBLAS through CuPy's matmul --------------------
+def _im2col_gpu(x, k, s, p):
+    """``im2col``: one thread per (c, n, oi, oj) writes its k*k column entries."""
+    xp = xp_of(x)
+    x = xp.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
+    cols = xp.empty((c * k * k, n * ho * wo), dtype=np.float32)
+    i32 = np.int32
+    backend.launch("conv", "im2col", (x, cols, i32(n), i32(c), i32(h), i32(w), i32(k), i32(s),
+                                      i32(p), i32(ho), i32(wo)), c * n * ho * wo)
+    return cols
+
+
+def _col2im_gpu(cols, x_shape, k, s, p):
+    """``col2im``: a gather, one thread per input pixel; no atomics."""
+    xp = xp_of(cols)
+    cols = xp.ascontiguousarray(cols)
+    n, c, h, w = x_shape
+    ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
+    x = xp.empty((n, c, h, w), dtype=np.float32)
+    i32 = np.int32
+    backend.launch("conv", "col2im", (cols, x, i32(n), i32(c), i32(h), i32(w), i32(k), i32(s),
+                                      i32(p), i32(ho), i32(wo)), x.size)
+    return x
+
+
+def _conv_forward_gpu(x, W, b, s, p):
+    """im2col, one cuBLAS product, then ``conv_bias_fwd``: (C_out, N*Ho*Wo) -> NCHW plus bias
+    in one pass."""
+    xp = xp_of(x)
+    n = x.shape[0]
+    c_out, _, k, _ = W.shape
+    ho, wo = conv_output_size(x.shape[2], k, s, p), conv_output_size(x.shape[3], k, s, p)
+    cols = _im2col_gpu(x, k, s, p)                              # (C*k*k, N*Ho*Wo)
+    yt = xp.ascontiguousarray(W.reshape(c_out, -1) @ cols)      # (C_out, N*Ho*Wo)
+    y = xp.empty((n, c_out, ho, wo), dtype=np.float32)
+    i32 = np.int32
+    backend.launch("conv", "conv_bias_fwd", (yt, xp.ascontiguousarray(b), y, i32(n), i32(c_out),
+                                             i32(ho * wo)), y.size)
+    return y, cols

@@ -1,6 +1,7 @@
 """Inverted dropout (Srivastava et al.; Z&F Sec. 3 use p = 0.5 in fc6 and fc7)."""
 import numpy as np
 
+from zfcore import backend
 from zfcore.backend import xp_of
 from zfcore.layers.base import Layer
 
@@ -24,15 +25,22 @@ class Dropout(Layer):
         self.p = p
         self.rng = np.random.default_rng(seed)
         self.mask = None
+        self.mask_seed = None  # GPU: the mask is kernels/dropout.cu's, drawn from this seed
 
     def forward(self, x, train=False):
+        self.mask_seed = None
         if not train or self.p == 0.0:
             self.mask = None
             return x
+        if backend.use_kernels(x):
+            self.mask, self.mask_seed = None, int(self.rng.integers(1 << 63))
+            return dropout_gpu(x, self.p, self.mask_seed)
         self.mask = dropout_mask(x.shape, self.p, self.rng, xp_of(x), x.dtype)
         return x * self.mask
 
     def backward(self, dy):
+        if self.mask_seed is not None:
+            return dropout_gpu(dy, self.p, self.mask_seed)
         return dy if self.mask is None else dy * self.mask
 
     def deconv(self, r):
@@ -40,3 +48,17 @@ class Dropout(Layer):
 
     def describe(self):
         return "p=%g" % self.p
+
+
+# -- GPU: kernels/dropout.cu ------------------------------------------------------------------
+def dropout_gpu(x, p, seed):
+    """``x * mask`` with the mask drawn in the kernel from (seed, element index) by Philox-4x32-10:
+    keep where u >= p (u uniform in [0, 1), 24 bits, as NumPy's float32 draws), scale 1/(1-p).
+    The same seed gives the same mask, so backward is this call again on dy. x float32 (CuPy).
+    """
+    xp = xp_of(x)
+    x = xp.ascontiguousarray(x)
+    y = xp.empty_like(x)
+    backend.launch("dropout", "dropout_fwd", (x, y, np.float32(p), np.float32(1.0 / (1.0 - p)),
+                                              np.uint64(seed), np.int64(x.size)), -(-x.size // 4))
+    return y

@@ -6,6 +6,9 @@ with the sum clipped at the channel ends. alpha is NOT divided by size (PyTorch'
 alpha equal size * ours). The deconvnet passes through LRN unchanged (Z&F Sec. 2.1 has no
 contrast normalisation on the way down).
 """
+import numpy as np
+
+from zfcore import backend
 from zfcore.backend import xp_of
 from zfcore.layers.base import Layer
 
@@ -24,6 +27,8 @@ def channel_window_sum(a, size):
 
 def lrn_forward(a, size=5, alpha=1e-4, beta=0.75, k=2.0):
     """a (N, C, H, W) -> b (same shape), and ``d = k + alpha * window_sum(a^2)`` for backward."""
+    if backend.use_kernels(a):
+        return _lrn_forward_gpu(a, size, alpha, beta, k, store_d=True)
     d = k + alpha * channel_window_sum(a * a, size)
     return a * d ** -beta, d
 
@@ -33,6 +38,8 @@ def lrn_backward(dy, a, b, d, size=5, alpha=1e-4, beta=0.75):
 
     (The window is symmetric, so the sum over the c whose window holds j is the same window sum.)
     """
+    if backend.use_kernels(a):
+        return _lrn_backward_gpu(dy, a, d, size, alpha, beta)
     return dy * d ** -beta - (2.0 * alpha * beta) * a * channel_window_sum(dy * b / d, size)
 
 
@@ -44,12 +51,17 @@ class LRN(Layer):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x, train=False):
-        y, d = lrn_forward(x, self.size, self.alpha, self.beta, self.k)
+        if backend.use_kernels(x):  # the GPU backward recomputes d from x: keep only y (d=None)
+            y, d = _lrn_forward_gpu(x, self.size, self.alpha, self.beta, self.k, store_d=False)
+        else:
+            y, d = lrn_forward(x, self.size, self.alpha, self.beta, self.k)
         self.cache = (x, y, d)
         return y
 
     def backward(self, dy):
         x, y, d = self.cache
+        if d is None:
+            return _lrn_backward_gpu(dy, x, None, self.size, self.alpha, self.beta, self.k)
         return lrn_backward(dy, x, y, d, self.size, self.alpha, self.beta)
 
     def deconv(self, r):
@@ -57,3 +69,45 @@ class LRN(Layer):
 
     def describe(self):
         return "size=%d, alpha=%g, beta=%g, k=%g" % (self.size, self.alpha, self.beta, self.k)
+
+
+# -- GPU: kernels/lrn.cu ----------------------------------------------------------------------
+def _channel_runs(n, c, hw, size):
+    """Channels per thread: all of them, unless that leaves too few threads (N*H*W columns) to
+    fill the GPU; a run that starts past channel 0 re-reads ~2*size channels to warm up."""
+    want_threads = 1 << 20
+    runs = min(-(-want_threads // max(1, n * hw)), max(1, c // (4 * size)))
+    return -(-c // max(1, runs))
+
+
+def _lrn_forward_gpu(a, size, alpha, beta, k, store_d):
+    """``lrn_fwd``: one thread per (image, pixel, run of channels), running window sum."""
+    xp = xp_of(a)
+    a = xp.ascontiguousarray(a)
+    n, c = a.shape[:2]
+    hw = a.size // max(1, n * c)
+    y = xp.empty_like(a)
+    d = xp.empty_like(a) if store_d else None
+    cb = _channel_runs(n, c, hw, size)
+    backend.launch("lrn", "lrn_fwd", (a, y, y if d is None else d, np.int32(n), np.int32(c),
+                                      np.int32(hw), np.int32(size), np.float32(alpha),
+                                      np.float32(beta), np.float32(k), np.int32(cb),
+                                      np.int32(store_d)), n * hw * (-(-c // cb)))
+    return y, d
+
+
+def _lrn_backward_gpu(dy, a, d, size, alpha, beta, k=None):
+    """``lrn_bwd`` in one pass over a and dy: d is read if given, else recomputed with k."""
+    xp = xp_of(a)
+    a, dy = xp.ascontiguousarray(a), xp.ascontiguousarray(dy)
+    n, c = a.shape[:2]
+    hw = a.size // max(1, n * c)
+    dx = xp.empty_like(a)
+    use_d = d is not None
+    cb = _channel_runs(n, c, hw, size)
+    backend.launch("lrn", "lrn_bwd", (a, dy, xp.ascontiguousarray(d) if use_d else a, dx,
+                                      np.int32(n), np.int32(c), np.int32(hw), np.int32(size),
+                                      np.float32(alpha), np.float32(beta),
+                                      np.float32(0.0 if k is None else k), np.int32(cb),
+                                      np.int32(use_d)), n * hw * (-(-c // cb)))
+    return dx

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from zfcore import backend
 from zfcore.backend import xp_of
 from zfcore.layers.base import Layer
 
@@ -36,6 +37,8 @@ def maxpool_forward(x, k, s, ceil_mode=True):
     ``di * k + dj`` of the maximum inside its window. Ties go to the first offset in row-major
     order (the strict ``>`` below never replaces an equal earlier value).
     """
+    if backend.use_kernels(x):
+        return _maxpool_forward_gpu(x, k, s, ceil_mode)
     xp = xp_of(x)
     n, c, h, w = x.shape
     ho, hp = _padded_size(h, k, s, ceil_mode)
@@ -59,6 +62,8 @@ def unpool(r, switches, x_shape, k, s):
     """Each value of r (N, C, Ho, Wo) goes to its window's switch in a zero map of ``x_shape``;
     overlapping windows that chose the same pixel add up. This is both the deconvnet's unpooling
     (Z&F Sec. 2.1) and max-pool's backward pass."""
+    if backend.use_kernels(r):
+        return _unpool_gpu(r, switches, x_shape, k, s)
     xp = xp_of(r)
     n, c, h, w = x_shape
     n = r.shape[0]
@@ -100,3 +105,32 @@ class MaxPool2D(Layer):
 
     def describe(self):
         return "%dx%d/%d%s" % (self.k, self.k, self.stride, ", ceil" if self.ceil_mode else "")
+
+
+# -- GPU: kernels/pool.cu ---------------------------------------------------------------------
+def _maxpool_forward_gpu(x, k, s, ceil_mode):
+    """``maxpool_fwd``: one thread per output, switches written as bytes in the same pass."""
+    xp = xp_of(x)
+    x = xp.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    ho, wo = pool_output_size(h, k, s, ceil_mode), pool_output_size(w, k, s, ceil_mode)
+    y = xp.empty((n, c, ho, wo), dtype=np.float32)
+    switches = xp.empty((n, c, ho, wo), dtype=np.uint8)
+    i32 = np.int32
+    backend.launch("pool", "maxpool_fwd", (x, y, switches, i32(n), i32(c), i32(h), i32(w), i32(k),
+                                           i32(s), i32(ho), i32(wo)), y.size)
+    return y, switches
+
+
+def _unpool_gpu(r, switches, x_shape, k, s):
+    """``maxpool_bwd``: a gather, one thread per pixel of the (N, C, H, W) result."""
+    xp = xp_of(r)
+    r = xp.ascontiguousarray(r)
+    switches = xp.ascontiguousarray(switches)
+    n, c, ho, wo = r.shape
+    h, w = x_shape[2], x_shape[3]
+    out = xp.empty((n, c, h, w), dtype=np.float32)
+    i32 = np.int32
+    backend.launch("pool", "maxpool_bwd", (r, switches, out, i32(n), i32(c), i32(h), i32(w), i32(k),
+                                           i32(s), i32(ho), i32(wo)), out.size)
+    return out
