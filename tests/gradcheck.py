@@ -15,6 +15,7 @@ A failure message prints the inputs, the analytic gradient and the numeric one.
 import numpy as np
 
 _PRINT = dict(precision=6, threshold=400, edgeitems=4, max_line_width=110)
+FULL_ON_FAILURE = 2000      # inputs up to this size get their full numeric gradient printed
 
 
 def _show(a):
@@ -82,12 +83,15 @@ def check_grad(f, inputs, grads, eps=1e-6, rtol=1e-6, atol=1e-10, directions=3, 
             ana = float(np.vdot(g, v))
             tol = atol + rtol * max(abs(ana), abs(num), float(np.linalg.norm(g)))
             if not abs(num - ana) <= tol:
+                # Small enough to afford it: the full numeric gradient, to print beside the analytic.
+                full_num = _show(numeric_grad(f, x, eps)) if x.size <= FULL_ON_FAILURE else \
+                    "(not computed: %d entries)" % x.size
                 raise AssertionError(
                     "%sgradient w.r.t. %r wrong along random direction %d: <analytic, v> = %r, "
                     "numeric = %r (diff %.3g, tol %.3g)\ninputs:\n%s\nanalytic gradient:\n%s\n"
-                    "direction v:\n%s" % (
+                    "numeric gradient:\n%s\ndirection v:\n%s" % (
                         context and context + ": ", name, d, ana, num, abs(num - ana), tol,
-                        _show_inputs(inputs), _show(g), _show(v)))
+                        _show_inputs(inputs), _show(g), full_num, _show(v)))
 
 
 def _show_inputs(inputs):
