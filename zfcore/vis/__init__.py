@@ -15,16 +15,16 @@ one forward pass, single-unit projections batched), ``render`` (normalising, mos
 ``report`` (report.html). Everything runs on the net's array module (NumPy or CuPy); figures
 are drawn on the host. The command line is ``python -m zfcore.visualize``.
 """
-from zfcore.vis.correspondence import correspondence
+from zfcore.vis.correspondence import correspondence_table
 from zfcore.vis.evolution import EvolutionRecorder
 from zfcore.vis.filters import compare_architectures, dead_fraction, high_freq_share
 from zfcore.vis.geometry import receptive_fields
-from zfcore.vis.invariance import invariance
+from zfcore.vis.invariance import invariance_curves
 from zfcore.vis.occlude import occlusion
 from zfcore.vis.probe import Inputs, project_units
 from zfcore.vis.scores import occlusion_hits, projection_in_mask
 from zfcore.vis.topk import top_activations
 
-__all__ = ["occlusion", "EvolutionRecorder", "top_activations", "invariance", "correspondence",
+__all__ = ["occlusion", "EvolutionRecorder", "top_activations", "invariance_curves", "correspondence_table",
            "compare_architectures", "dead_fraction", "high_freq_share", "occlusion_hits",
            "projection_in_mask", "receptive_fields", "Inputs", "project_units"]

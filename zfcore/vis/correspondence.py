@@ -32,20 +32,31 @@ def sign_hamming_sum(eps):
     return float(to_numpy(h.sum()))
 
 
-def delta(net, x, x_masked, layers, chunk=64):
-    """{layer: Delta_l / (n (n-1) D)} for images x (n, 3, H, W) and their masked copies."""
-    n = x.shape[0]
-    feats = {name: [] for name in layers}
-    for s in range(0, n, chunk):
-        a = forward_collect(net, x[s:s + chunk], layers)
-        b = forward_collect(net, x_masked[s:s + chunk], layers)
-        for name in layers:
-            feats[name].append((a[name] - b[name]).reshape(a[name].shape[0], -1))
+def features(net, x, layers, chunk=64):
+    """{layer: (n, D)} flattened outputs of ``layers`` for x (n, 3, H, W), ``chunk`` at a time."""
     xp = xp_of(x)
+    parts = {name: [] for name in layers}
+    for s in range(0, x.shape[0], chunk):
+        outs = forward_collect(net, x[s:s + chunk], layers)
+        for name in layers:
+            parts[name].append(outs[name].reshape(outs[name].shape[0], -1))
+    return {name: xp.concatenate(p, axis=0) for name, p in parts.items()}
+
+
+def delta(net, x, x_masked, layers, chunk=64, ref=None):
+    """{layer: Delta_l / (n (n-1) D)} for images x (n, 3, H, W) and their masked copies
+    x_masked (n, 3, H, W), or several sets of them (V, n, 3, H, W) -> {layer: (V,) array}.
+    ``ref``: the features of x, if already computed."""
+    ref = ref if ref is not None else features(net, x, layers, chunk)
+    n = x.shape[0]
+    many = x_masked.ndim == 5
+    masked = features(net, x_masked.reshape((-1,) + tuple(x.shape[1:])), layers, chunk)
     out = {}
     for name in layers:
-        eps = xp.concatenate(feats[name], axis=0)
-        out[name] = sign_hamming_sum(eps) / max(n * (n - 1) * eps.shape[1], 1)
+        eps = ref[name][None] - masked[name].reshape((-1,) + tuple(ref[name].shape))   # (V, n, D)
+        d = eps.shape[2]
+        vals = [sign_hamming_sum(e) / max(n * (n - 1) * d, 1) for e in eps]
+        out[name] = np.array(vals) if many else vals[0]
     return out
 
 
@@ -86,7 +97,7 @@ def random_boxes(boxes, hw, rng):
     return np.stack([y0, x0, y0 + hs, x0 + ws], axis=1)
 
 
-def correspondence(net, groups, parts=PARTS, layers=None, n_random=5, seed=0, fill=0.0):
+def correspondence_table(net, groups, parts=PARTS, layers=None, n_random=5, seed=0, fill=0.0):
     """Table 1 on groups of images, one group per class.
 
     ``groups``: a list of (x (n, 3, H, W), object boxes (n, 4)), n >= 2. For every part (a
@@ -103,14 +114,20 @@ def correspondence(net, groups, parts=PARTS, layers=None, n_random=5, seed=0, fi
         if x.shape[0] < 2:
             continue
         hw = x.shape[2:]
+        ref = features(net, x, layers)
+        variants, rows_of = [], []
         for part in parts:
             pb = part_boxes(obj, part, hw)
-            for name, v in delta(net, x, mask_boxes(x, pb, fill), layers).items():
-                rows[part][name].append(v)
+            variants.append(mask_boxes(x, pb, fill))
+            rows_of.append(part)
             for _ in range(n_random):
-                rb = random_boxes(pb, hw, rng)
-                for name, v in delta(net, x, mask_boxes(x, rb, fill), layers).items():
-                    rows["random"][name].append(v)
+                variants.append(mask_boxes(x, random_boxes(pb, hw, rng), fill))
+                rows_of.append("random")
+        xp = xp_of(x)
+        d = delta(net, x, xp.stack(variants), layers, ref=ref)   # every variant in one batched run
+        for name in layers:
+            for row, v in zip(rows_of, d[name]):
+                rows[row][name].append(float(v))
     return {row: {name: (float(np.mean(v)) if v else float("nan"), float(np.std(v)) if v else float("nan"))
                   for name, v in cols.items()} for row, cols in rows.items()}
 

@@ -72,7 +72,7 @@ def bilinear(x, sy, sx, fill=0.0):
     return out.astype(x.dtype)
 
 
-def invariance(net, x, label, kind, values=None, layers=None, fill=0.0, chunk=32):
+def invariance_curves(net, x, label, kind, values=None, layers=None, fill=0.0, chunk=32):
     """Z&F Fig. 5 for one image x (3, H, W) and one transform.
 
     Returns {'values', 'images' (T, 3, H, W) transformed inputs (numpy), 'distance': {layer:
@@ -111,7 +111,7 @@ def default_layers(net):
 def invariance_figure(path, net, results, names=None):
     """Fig. 5: one row per transform; columns: the first image under the transform, then the
     layer-1 distance, layer-7 distance and P(true class) against the transform, one line per
-    image. ``results``: {kind: [invariance(...) per image]}; ``names``: the images' labels."""
+    image. ``results``: {kind: [invariance_curves(...) per image]}; ``names``: the images' labels."""
     kinds = [k for k in KINDS if k in results]
     fig = figure(14, 2.9 * len(kinds))
     axes = fig.subplots(len(kinds), 4, squeeze=False)

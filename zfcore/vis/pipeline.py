@@ -7,10 +7,10 @@ import shutil
 
 import numpy as np
 
-from zfcore.vis import correspondence as corr
+from zfcore.vis.correspondence import correspondence_table, table_html
 from zfcore.vis.filters import dead_fraction, filters_figure, first_conv, high_freq_share, layer2_projections
 from zfcore.vis.geometry import conv_blocks, layer_number, top_conv_layer
-from zfcore.vis.invariance import KINDS, default_layers, invariance, invariance_figure
+from zfcore.vis.invariance import KINDS, default_layers, invariance_curves, invariance_figure
 from zfcore.vis.occlude import occlusion, occlusion_figure
 from zfcore.vis.probe import Inputs
 from zfcore.vis.report import Report
@@ -130,7 +130,7 @@ def step_invariance(net, sample, fig_dir, report, show_idx, **_):
     x = sample.inputs.x(show_idx)
     for k, idx in enumerate(show_idx):
         for kind in KINDS:
-            results[kind].append(invariance(net, x[k], sample.labels[idx], kind))
+            results[kind].append(invariance_curves(net, x[k], sample.labels[idx], kind))
     names = [sample.name(sample.labels[i]) for i in show_idx]
     path = invariance_figure(os.path.join(fig_dir, "invariance.png"), net, results, names)
     l1, l7 = default_layers(net)
@@ -185,9 +185,9 @@ def step_correspondence(net, sample, report, scores, seed, **_):
         idx = np.flatnonzero(sample.labels == c)[:8]
         if len(idx) >= 2:
             groups.append((sample.inputs.x(idx), sample.boxes[idx]))
-    table = corr.correspondence(net, groups, seed=seed)
+    table = correspondence_table(net, groups, seed=seed)
     scores["correspondence"] = {row: {k: list(v) for k, v in cols.items()} for row, cols in table.items()}
-    report.html(corr.table_html(table))
+    report.html(table_html(table))
     report.html("<p>Delta per pair of images and per feature: the share of features whose change "
                 "(original minus masked) has a different sign in two images of the same class, "
                 "averaged over the %d classes (mean &plusmn; std over classes; random: also over 5 "

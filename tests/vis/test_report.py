@@ -1,0 +1,115 @@
+"""report.html shows every PNG; the whole pipeline writes what it says; the command line fails
+with one line on bad input."""
+import glob
+import os
+import re
+
+import numpy as np
+import pytest
+
+from zfcore.models import build, spec_of
+from zfcore.vis.pipeline import WHAT, Sample, visualize
+from zfcore.vis.report import Report
+from zfcore import visualize as cli
+
+
+def referenced(html):
+    return set(re.findall(r"<img src='([^']+)'", html))
+
+
+def pngs(out):
+    return {os.path.relpath(p, out).replace(os.sep, "/")
+            for p in glob.glob(os.path.join(out, "**", "*.png"), recursive=True)}
+
+
+def write_png(path):
+    from PIL import Image
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path)
+
+
+def test_report_references_every_png_once(tmp_path):
+    out = str(tmp_path)
+    for name in ("figures/a.png", "figures/b.png", "figures/sub/c.png", "d.png"):
+        write_png(os.path.join(out, name))
+    rep = Report("t")
+    rep.figure("figures/a.png", "caption <a>")
+    rep.html("<p>x</p>")
+    html = open(rep.write(out)).read()
+    assert referenced(html) == pngs(out)
+    assert html.count("figures/a.png'") == 2          # link + image, once
+    assert "caption &lt;a&gt;" in html
+
+
+def small_sample(n=16, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, size + 4, size + 4, 3), dtype=np.uint8)
+    boxes = np.tile([8, 10, 24, 30], (n, 1))
+    masks = np.zeros((n, size + 4, size + 4), dtype=bool)
+    masks[:, 10:22, 12:28] = True
+    labels = np.arange(n) % 3
+    return Sample(images, labels, images.mean(axis=0).astype(np.float32), size, ["a", "b", "c"], boxes, masks)
+
+
+def tiny_zfnet():
+    """zfnet_small32's layers (all the names and strides) with few channels, so it runs fast."""
+    spec = spec_of("zfnet_small32", num_classes=3, init_std="he")
+    for name, kind, args in spec["layers"]:
+        if kind == "conv":
+            args["c_out"] = 8 if name == "conv1" else 12
+        elif kind == "linear" and "d_out" in args:
+            args["d_out"] = 24
+    return build(spec, seed=0)
+
+
+def test_pipeline_writes_every_figure_and_the_report_shows_them(tmp_path):
+    net = tiny_zfnet()
+    sample = small_sample()
+    assert sample.boxes[0].tolist() == [6, 8, 22, 28] and sample.masks.shape == (16, 32, 32)
+    run = tmp_path / "run" / "figures"
+    run.mkdir(parents=True)
+    write_png(str(run / "evolution_relu1.png"))
+    done = []
+    out = str(tmp_path / "out")
+    path, scores = visualize(net, sample, out, WHAT, run_dir=str(tmp_path / "run"), n_maps=4, n_show=2,
+                             n_score=3, progress=done.append)
+    assert done == list(WHAT)
+    files = pngs(out)
+    for expected in ("figures/top9_relu1.png", "figures/top9_relu5.png", "figures/evolution_relu1.png",
+                     "figures/invariance.png", "figures/filters_layer1.png", "figures/occlusion_0.png",
+                     "figures/occlusion_1.png"):
+        assert expected in files
+    html = open(path).read()
+    assert referenced(html) == files
+    assert "Other figures" not in html              # every figure has its own caption
+    assert set(scores) >= {"filters", "correspondence", "occlusion_minimum_in_box", "projection_energy_in_mask"}
+    assert 0 <= scores["occlusion_minimum_in_box"]["chance"] <= 1
+    assert os.path.exists(os.path.join(out, "scores.json"))
+
+
+def test_cli_missing_checkpoint_is_one_line(tmp_path, capsys):
+    code = cli.main([str(tmp_path / "nope.h5"), "--data", "synthetic", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "nope.h5" in err and "no such file" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv,word", [
+    (["ck.h5", "--out", "o", "--what", "top9,bogus"], "bogus"),
+    (["ck.h5", "--out", "o", "--n-images", "0"], "--n-images"),
+    (["ck.h5"], "--out"),
+    (["compare", "a.h5", "--out", "o"], "CHECKPOINT"),
+])
+def test_cli_bad_arguments_are_one_line(argv, word, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and word in err
+
+
+def test_cli_corrupt_checkpoint_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5 at all")
+    assert cli.main([str(bad), "--data", "synthetic", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.h5" in err
