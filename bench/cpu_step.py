@@ -98,18 +98,25 @@ def median_ms(fn, repeat, warmup=1):
 
 
 def sgd_momentum(net, velocity, lr=LR, momentum=MOMENTUM, wd=WD):
-    """v = momentum * v - lr * (g + wd * w); w += v, in place on every parameter."""
+    """v = momentum * v - lr * (g + wd * w); w += v, in place on every parameter (weight decay
+    on weights only, as zfcore.optim.SGD; used if that module is missing)."""
     lr, momentum, wd = np.float32(lr), np.float32(momentum), np.float32(wd)
     grads = net.grads()
     for key, w in net.params().items():
         v, g = velocity[key], grads[key]
         v *= momentum
-        v -= lr * (g + wd * w)
+        v -= lr * (g + wd * w) if key.endswith(".W") else lr * g
         w += v
 
 
 def our_phases(net, x, labels):
-    velocity = {key: np.zeros_like(w) for key, w in net.params().items()}
+    try:
+        from zfcore.optim import SGD
+        # The peer has no filter renormalisation (Z&F Sec. 3), so it is off here.
+        update = SGD(net, lr=LR, momentum=MOMENTUM, weight_decay=WD, max_filter_rms=None).step
+    except ImportError:
+        velocity = {key: np.zeros_like(w) for key, w in net.params().items()}
+        update = lambda: sgd_momentum(net, velocity)  # noqa: E731
 
     def forward():
         net.forward(x, train=False)
@@ -117,7 +124,7 @@ def our_phases(net, x, labels):
     def step():
         net.loss(net.forward(x, train=True), labels)
         net.backward()
-        sgd_momentum(net, velocity)
+        update()
 
     return {"forward": forward, "step": step}
 
@@ -196,7 +203,10 @@ def check_against_torch(net, model, build, x, labels):
 def torch_phases(model, x, labels):
     import torch
     xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
-    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WD)
+    weights = [m.weight for m in model if hasattr(m, "weight")]
+    biases = [m.bias for m in model if hasattr(m, "bias")]
+    opt = torch.optim.SGD([{"params": weights, "weight_decay": WD},
+                           {"params": biases, "weight_decay": 0.0}], lr=LR, momentum=MOMENTUM)
 
     def forward():
         model.eval()
