@@ -30,6 +30,9 @@ __device__ __forceinline__ float channel(const float* __restrict__ col, int j, i
 
 __device__ __forceinline__ double sq(float v) { return (double)v * (double)v; }
 
+// d^-e for d > 0: two MUFU operations instead of powf's general-case code.
+__device__ __forceinline__ float pow_neg(float d, float e) { return exp2f(-e * log2f(d)); }
+
 extern "C" {
 
 // a (n, c, hw) -> y (n, c, hw) and, if store_d, d (n, c, hw). Thread = (ni, run, pixel);
@@ -50,12 +53,13 @@ __global__ void lrn_fwd(const float* __restrict__ a, float* __restrict__ y, floa
         // Outputs c0.. read channels from c0 - half on: those below are taken as zero.
         const int lo = max(0, c0 - half);
         double sum = 0.0;  // sum of a_j^2 over the window around cc
+#pragma unroll 4
         for (int cc = lo - half; cc < c1; ++cc) {
             sum += sq(channel(col, cc + half, lo, c, hw)) - sq(channel(col, cc - half - 1, lo, c, hw));
             if (cc >= c0) {
                 const float dc = (float)((double)k + (double)alpha * sum);
                 const long long o = off + (long long)cc * hw;
-                y[o] = __ldg(a + o) * powf(dc, -beta);
+                y[o] = __ldg(a + o) * pow_neg(dc, beta);
                 if (store_d) d[o] = dc;
             }
         }
@@ -88,6 +92,7 @@ __global__ void lrn_bwd(const float* __restrict__ a, const float* __restrict__ d
         const int lo = max(0, c0 - 2 * half);
         double s_lead = 0.0, s_mid = 0.0, s_trail = 0.0;  // window sums around cc+half, cc, cc-half-1
         double outer = 0.0;                                // sum of dy_j a_j d_j^(-beta-1), |j-cc| <= half
+#pragma unroll 2
         for (int cc = lo - 2 * half; cc < c1; ++cc) {
             s_lead += sq(channel(acol, cc + 2 * half, lo, c, hw)) - sq(channel(acol, cc - 1, lo, c, hw));
             s_mid += sq(channel(acol, cc + half, lo, c, hw)) - sq(channel(acol, cc - half - 1, lo, c, hw));
@@ -97,18 +102,18 @@ __global__ void lrn_bwd(const float* __restrict__ a, const float* __restrict__ d
                 const float din = use_d ? __ldg(dcol + (long long)jin * hw)
                                         : (float)((double)k + (double)alpha * s_lead);
                 outer += (double)(channel(gcol, jin, lo, c, hw) * channel(acol, jin, lo, c, hw) *
-                                  powf(din, -beta - 1.0f));
+                                  pow_neg(din, beta + 1.0f));
             }
             if (jout >= lo && jout < c) {
                 const float dout = use_d ? __ldg(dcol + (long long)jout * hw)
                                          : (float)((double)k + (double)alpha * s_trail);
                 outer -= (double)(channel(gcol, jout, lo, c, hw) * channel(acol, jout, lo, c, hw) *
-                                  powf(dout, -beta - 1.0f));
+                                  pow_neg(dout, beta + 1.0f));
             }
             if (cc >= c0) {
                 const long long o = off + (long long)cc * hw;
                 const float dc = use_d ? __ldg(d + o) : (float)((double)k + (double)alpha * s_mid);
-                dx[o] = __ldg(dy + o) * powf(dc, -beta) - two_ab * __ldg(a + o) * (float)outer;
+                dx[o] = __ldg(dy + o) * pow_neg(dc, beta) - two_ab * __ldg(a + o) * (float)outer;
             }
         }
     }
