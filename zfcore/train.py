@@ -134,6 +134,8 @@ class Run:
                 raise cli.UsageError("--resume %s was trained on %s, not --data %s" % (path, ck.data, args.data))
             self.net, self.spec, velocity = ck.net, ck.spec, ck.velocity
             self.state.update(ck.state)
+            if args.lr is not None:  # an explicit --lr overrides the checkpoint's schedule
+                self.state["lr"] = args.lr
             args.arch, args.data, args.seed = ck.spec["arch"], ck.data, ck.state["seed"]
             self.out = args.out or ck.run_dir
             self.data_args = ck.state["data_args"]
@@ -185,6 +187,12 @@ class Run:
                                  % (self.args.data, size, size, self.spec["arch"], self.crop, self.crop))
 
     def train(self):
+        # A diverging run is caught by the finite-loss check below, with one clear message;
+        # NumPy's overflow warnings on the way there would only bury it.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._train()
+
+    def _train(self):
         args, net, opt = self.args, self.net, self.opt
         start_epoch = self.state["epoch"]
         if start_epoch >= self.epochs:
