@@ -11,6 +11,7 @@ C-contiguity, writability, exact scalar types), as the real RawKernel would need
 
 What this cannot see: races, the real launch shape, performance, CuPy itself.
 """
+import atexit
 import contextlib
 import ctypes
 import functools
@@ -44,7 +45,9 @@ def available():
 
 @functools.lru_cache(maxsize=None)
 def _build_dir():
-    return tempfile.mkdtemp(prefix="zfcore-emu-")
+    path = tempfile.mkdtemp(prefix="zfcore-emu-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def _source(family):
