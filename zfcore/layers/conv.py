@@ -15,6 +15,38 @@ def conv_output_size(h, k, s, p):
     return (h + 2 * p - k) // s + 1
 
 
+def _phase_span(a, s, p, h):
+    """The rows of x (height h) that land in stride phase a of x zero-padded by p (padded rows
+    a, a+s, a+2s, ...), as a slice of x, and where they land, as a slice of the phase."""
+    first = (a - p) % s
+    at = (first + p) // s
+    return slice(first, h, s), slice(at, at + len(range(first, h, s)))
+
+
+def _padded_phases(x, s, p):
+    """x (N, C, H, W) zero-padded by p, channels first, split into its s*s stride phases:
+    ``phases[a][b] = xpad.transpose(1, 0, 2, 3)[:, :, a::s, b::s]``, each contiguous (C, N, ., .).
+
+    Kernel offset (i, j) of output (oi, oj) reads padded pixel (oi*s + i, oj*s + j), which is
+    ``phases[i % s][j % s][:, :, oi + i // s, oj + j // s]``: every offset is a shifted block of
+    one phase, already in the (C, N) order of the columns, so im2col copies whole rows.
+    """
+    xp = xp_of(x)
+    n, c, h, w = x.shape
+    phases = []
+    for a in range(s):
+        rows_x, rows_ph = _phase_span(a, s, p, h)
+        row = []
+        for b in range(s):
+            cols_x, cols_ph = _phase_span(b, s, p, w)
+            phase = xp.zeros((c, n, len(range(a, h + 2 * p, s)), len(range(b, w + 2 * p, s))),
+                             dtype=x.dtype)
+            phase[:, :, rows_ph, cols_ph] = x[:, :, rows_x, cols_x].transpose(1, 0, 2, 3)
+            row.append(phase)
+        phases.append(row)
+    return phases
+
+
 def im2col(x, k, s, p):
     """Unfold ``x`` (N, C, H, W) into columns (C*k*k, N*Ho*Wo).
 
@@ -26,12 +58,11 @@ def im2col(x, k, s, p):
     xp = xp_of(x)
     n, c, h, w = x.shape
     ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
-    xpad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
+    phases = _padded_phases(x, s, p)
     cols = xp.empty((c, k, k, n, ho, wo), dtype=x.dtype)
     for i in range(k):
         for j in range(k):
-            patch = xpad[:, :, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s]  # (N, C, Ho, Wo)
-            cols[:, i, j] = patch.transpose(1, 0, 2, 3)
+            cols[:, i, j] = phases[i % s][j % s][:, :, i // s:i // s + ho, j // s:j // s + wo]
     return cols.reshape(c * k * k, n * ho * wo)
 
 
@@ -44,11 +75,18 @@ def col2im(cols, x_shape, k, s, p):
     n, c, h, w = x_shape
     ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
     cols = cols.reshape(c, k, k, n, ho, wo)
-    xpad = xp.zeros((n, c, h + 2 * p, w + 2 * p), dtype=cols.dtype)
+    phases = [[xp.zeros((c, n, len(range(a, h + 2 * p, s)), len(range(b, w + 2 * p, s))),
+                        dtype=cols.dtype) for b in range(s)] for a in range(s)]
     for i in range(k):
         for j in range(k):
-            xpad[:, :, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s] += cols[:, i, j].transpose(1, 0, 2, 3)
-    return xpad[:, :, p:p + h, p:p + w]
+            phases[i % s][j % s][:, :, i // s:i // s + ho, j // s:j // s + wo] += cols[:, i, j]
+    x = xp.empty((n, c, h, w), dtype=cols.dtype)
+    for a in range(s):
+        rows_x, rows_ph = _phase_span(a, s, p, h)
+        for b in range(s):
+            cols_x, cols_ph = _phase_span(b, s, p, w)
+            x[:, :, rows_x, cols_x] = phases[a][b][:, :, rows_ph, cols_ph].transpose(1, 0, 2, 3)
+    return x
 
 
 def conv_forward(x, W, b, s=1, p=0):
@@ -65,9 +103,9 @@ def conv_forward(x, W, b, s=1, p=0):
     ho, wo = conv_output_size(x.shape[2], k, s, p), conv_output_size(x.shape[3], k, s, p)
     cols = im2col(x, k, s, p)                                   # (C*k*k, N*Ho*Wo)
     y = W.reshape(c_out, -1) @ cols                             # (C_out, N*Ho*Wo)
-    y = y.reshape(c_out, n, ho, wo).transpose(1, 0, 2, 3)       # (N, C_out, Ho, Wo)
-    y = xp.ascontiguousarray(y)
-    y += b.reshape(1, c_out, 1, 1)
+    y = y.reshape(c_out, n, ho, wo).transpose(1, 0, 2, 3)       # (N, C_out, Ho, Wo), a view
+    # the bias add writes the contiguous result: one pass for both
+    y = xp.add(y, b.reshape(1, c_out, 1, 1), out=xp.empty((n, c_out, ho, wo), dtype=y.dtype))
     return y, cols
 
 
