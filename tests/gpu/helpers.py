@@ -40,7 +40,7 @@ def host(x):
         return {k: host(v) for k, v in x.items()}
     if isinstance(x, (tuple, list)):
         return type(x)(host(a) for a in x)
-    return x.get() if hasattr(x, "get") and not isinstance(x, dict) else x
+    return x.get() if hasattr(x, "get") else x
 
 
 def run_on(device, fn, *args):
