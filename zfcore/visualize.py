@@ -36,7 +36,8 @@ def _common(p):
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n-images", type=int, default=500, help="images to look through (default 500)")
     p.add_argument("--device", default="auto", choices=("auto", "numpy", "cupy"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, help="seed of the synthetic images and of the maps shown "
+                   "(default: the checkpoint's training seed)")
 
 
 def parse(argv):
@@ -58,14 +59,18 @@ def parse(argv):
         p.add_argument("--maps", type=int, default=16, help="feature maps per top-9 figure")
         p.add_argument("--occluder", type=int, help="occluder side in pixels (default: a quarter of the input)")
         p.add_argument("--stride", type=int, help="occluder stride (default: a sixteenth of the input)")
+        p.add_argument("--n-score", type=int, default=50,
+                       help="images for the ground-truth scores on synthetic data (default 50)")
         args = p.parse_args(argv)
         args.command = "visualize"
         args.what = [w.strip() for w in args.what.split(",") if w.strip()]
         bad = [w for w in args.what if w not in WHAT]
         if bad or not args.what:
             raise UserError("--what: unknown %s (choose from %s)" % (", ".join(bad) or "(empty)", ",".join(WHAT)))
-    if args.n_images < 1:
-        raise UserError("--n-images: must be at least 1, got %d" % args.n_images)
+    for opt in ("n_images", "maps", "occluder", "stride", "n_score"):
+        v = getattr(args, opt, None)
+        if v is not None and v < 1:
+            raise UserError("--%s: must be at least 1, got %d" % (opt.replace("_", "-"), v))
     return args
 
 
@@ -99,7 +104,7 @@ def _sample(ck, args, xp):
         raise UserError("--data: the checkpoint does not say which data it trained on; name it")
     mean = np.asarray(ck.mean, dtype=np.float32)
     try:
-        ds = open_dataset(source, args.split, size=mean.shape[0], seed=args.seed, n=args.n_images)
+        ds = open_dataset(source, args.split, size=mean.shape[0], seed=_seed(args, ck), n=args.n_images)
     except DataError as e:
         raise UserError(str(e))
     n = min(args.n_images, len(ds.labels))
@@ -118,6 +123,10 @@ def _sample(ck, args, xp):
                   boxes, masks, xp=xp)
 
 
+def _seed(args, ck):
+    return args.seed if args.seed is not None else int(getattr(ck, "state", {}).get("seed", 0) or 0)
+
+
 def _progress(total, desc):
     from tqdm import tqdm
     return tqdm(total=total, desc=desc, unit="step", file=sys.stderr)
@@ -129,6 +138,9 @@ def run_visualize(args):
     device = _device(args.device)
     ck = _load(args.checkpoint, device)
     sample = _sample(ck, args, module_named(device))
+    side = sample.inputs.hw[0]
+    if args.occluder is not None and args.occluder > side:
+        raise UserError("--occluder: %d pixels is larger than the net's %dx%d input" % (args.occluder, side, side))
     os.makedirs(args.out, exist_ok=True)
     bar = _progress(len(args.what), "visualize")
 
@@ -137,7 +149,8 @@ def run_visualize(args):
         bar.update(1)
     try:
         path, scores = visualize(ck.net, sample, args.out, args.what, run_dir=ck.run_dir, n_maps=args.maps,
-                                 occluder=args.occluder, stride=args.stride, seed=args.seed, progress=step,
+                                 occluder=args.occluder, stride=args.stride, n_score=args.n_score,
+                                 seed=_seed(args, ck), progress=step,
                                  title="zfcore: inside %s (%s, epoch %s)"
                                  % (args.checkpoint, ck.spec.get("arch", "?"), ck.epoch))
     finally:
@@ -174,7 +187,8 @@ def run_compare(args, checkpoints, names=None):
     xp = module_named(device)
     inputs = {name: _sample(ck, args, xp).inputs for name, ck in zip(names, cks)}
     path = os.path.join(args.out, "figures", "compare_layer1_layer2.png")
-    stats = compare_architectures({name: ck.net for name, ck in zip(names, cks)}, inputs, path, seed=args.seed)
+    stats = compare_architectures({name: ck.net for name, ck in zip(names, cks)}, inputs, path,
+                                  seed=_seed(args, cks[0]))
     report = Report("zfcore: layer-1 filters and layer-2 features of two architectures")
     report.figure(os.path.relpath(path, args.out),
                   "Each row one net: its layer-1 filters on one common scale (grey = 0), and the "
@@ -197,7 +211,7 @@ def run_train_pair(args):
         raise UserError("--data: name the data source to train both nets on")
     archs = [a.strip() for a in args.archs.split(",") if a.strip()]
     try:
-        paths = train_pair(args.data, args.out, args.epochs, args.seed, archs)
+        paths = train_pair(args.data, args.out, args.epochs, args.seed or 0, archs)
     except RuntimeError as e:
         raise UserError(str(e))
     run_compare(args, [paths[a] for a in archs], names=archs)

@@ -113,3 +113,51 @@ def test_cli_corrupt_checkpoint_is_one_line(tmp_path, capsys):
     assert cli.main([str(bad), "--data", "synthetic", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.h5" in err
+
+
+def _saved_checkpoint(path, net, size):
+    save = pytest.importorskip("zfcore.checkpoint").save_checkpoint
+    data = pytest.importorskip("zfcore.data")
+    if not hasattr(data, "open_dataset"):
+        pytest.skip("zfcore.data.open_dataset not there")
+    ds = data.open_dataset("synthetic", "train", size=size, n=24)
+    save(str(path), net, None, ds.mean, ds.class_names, {"epoch": 1, "data": "synthetic", "seed": 0})
+    return str(path)
+
+
+def test_cli_end_to_end_on_synthetic(tmp_path, capsys):
+    net = tiny_zfnet()
+    net.layers["fc8"].params["W"] = np.zeros((12, 24), np.float32)   # synthetic has 12 classes
+    net.layers["fc8"].params["b"] = np.zeros(12, np.float32)
+    net.spec["num_classes"] = 12
+    ck = _saved_checkpoint(tmp_path / "checkpoint.h5", net, 32)
+    out = tmp_path / "vis"
+    code = cli.main([ck, "--out", str(out), "--n-images", "24", "--what", "occlusion,scores,filters",
+                     "--n-score", "4", "--device", "numpy"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "occlusion minimum inside the object box" in printed and "wrote" in printed
+    html = (out / "report.html").read_text()
+    assert referenced(html) == pngs(str(out)) and "figures/occlusion_2.png" in referenced(html)
+    # the output never depends on the image (fc8 is zero): the occlusion score is exactly chance
+    import json
+    s = json.loads((out / "scores.json").read_text())["occlusion_minimum_in_box"]
+    assert s["n"] == 4 and s["rate"] == pytest.approx(s["chance"], abs=1e-12)
+    assert cli.main([ck, "--out", str(out), "--occluder", "40"]) == 2
+    assert "--occluder" in capsys.readouterr().err
+
+
+def test_cli_compare_two_checkpoints(tmp_path, capsys):
+    a, b = tiny_zfnet(), tiny_zfnet()
+    for net in (a, b):
+        net.layers["fc8"].params["W"] = np.zeros((12, 24), np.float32)
+        net.layers["fc8"].params["b"] = np.zeros(12, np.float32)
+        net.spec["num_classes"] = 12
+    b.params()["conv1.W"][:4] = 0.0                 # half of b's first layer is dead
+    ca = _saved_checkpoint(tmp_path / "a.h5", a, 32)
+    cb = _saved_checkpoint(tmp_path / "b.h5", b, 32)
+    out = tmp_path / "cmp"
+    assert cli.main(["compare", ca, cb, "--out", str(out), "--n-images", "12"]) == 0
+    printed = capsys.readouterr().out
+    assert "dead layer-1 filters 0.0%" in printed and "dead layer-1 filters 50.0%" in printed
+    assert referenced((out / "report.html").read_text()) == {"figures/compare_layer1_layer2.png"}

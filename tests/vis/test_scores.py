@@ -27,6 +27,13 @@ def test_occlusion_minimum_falls_in_the_box(plus_net):
     assert occlusion_hits(plus_net, x, np.zeros(4, int), wrong, 3, 1, layer="pool2")["hit_rate"] == 0.0
 
 
+def test_a_blind_net_scores_exactly_chance(plus_net):
+    x, boxes, _ = planted()
+    plus_net.params()["fc3.W"][:] = 0.0               # the output no longer depends on the image
+    res = occlusion_hits(plus_net, x, np.zeros(4, int), boxes, size=3, stride=1, layer="pool2")
+    assert res["hit_rate"] == res["chance"] == 9 / 196
+
+
 def test_occluder_centres():
     c = occluder_centres((16, 16), 4, 3)
     assert c.shape == (5, 5, 2)

@@ -84,12 +84,14 @@ def layer2_projections(net, inputs, layer=None, n_maps=16, seed=0, mode="deconv"
 def compare_architectures(nets, inputs, path=None, n_maps=16, seed=0):
     """Fig. 6 side by side for two (or more) trained nets ``nets`` {name: net}: layer-1 filters
     and layer-2 projections, with each net's dead-filter fraction and the high-frequency share
-    of its layer-2 projections. Returns {name: {'dead_fraction', 'aliasing', 'maps'}} and, with
+    of its layer-2 projections. ``inputs``: one ``Inputs`` for all, or {name: Inputs} (each net
+    with its own training mean). Returns {name: {'dead_fraction', 'aliasing', 'maps'}} and, with
     ``path``, draws the figure there."""
     stats, pictures = {}, {}
     for name, net in nets.items():
         W = first_conv(net).params["W"]
-        raw, maps = layer2_projections(net, inputs, n_maps=n_maps, seed=seed)
+        seen = inputs[name] if isinstance(inputs, dict) else inputs
+        raw, maps = layer2_projections(net, seen, n_maps=n_maps, seed=seed)
         share = high_freq_share(raw)
         stats[name] = {"dead_fraction": dead_fraction(W),
                        "aliasing": float(share.mean()) if len(share) else float("nan"),

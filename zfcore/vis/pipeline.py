@@ -49,7 +49,7 @@ class Sample:
 
 
 def visualize(net, sample, out_dir, what=WHAT, run_dir=None, n_maps=16, occluder=None, stride=None,
-              n_show=3, n_score=100, seed=0, progress=None, title="zfcore: inside the net"):
+              n_show=3, n_score=50, seed=0, progress=None, title="zfcore: inside the net"):
     """Run the visualisations in ``what`` (a subset of ``WHAT``) for ``net`` on ``sample`` (a
     ``Sample``); figures go to ``out_dir/figures``, the numbers to ``out_dir/scores.json``, and
     everything to ``out_dir/report.html``. ``run_dir``: the training run's folder, whose

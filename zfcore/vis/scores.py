@@ -33,16 +33,19 @@ def inside(box, points):
 def occlusion_hits(net, x, labels, boxes, size, stride, fill=0.0, layer=None, progress=None):
     """Score (a) over images x (N, 3, H, W) with labels (N,) and object boxes (N, 4).
 
-    Returns {'hit_rate', 'chance', 'n', 'hits' (N,) bool}: a hit is an image whose 'prob'
-    occlusion map has its minimum (first one on ties) at a position whose centre is in the box.
+    Returns {'hit_rate', 'chance', 'n', 'hits' (N,)}: an image scores 1 when the minimum of its
+    'prob' occlusion map lies at a position whose centre is in the box. Where several positions
+    share the minimum (within 1e-6 of the map's range, e.g. a saturated or blind net) it scores
+    the share of them that are inside: the expected hit of breaking the tie at random, so a flat
+    map scores exactly the chance level.
     """
     layer = layer or top_conv_layer(net)
     centres = occluder_centres(x.shape[2:], size, stride)
     hits, chance = [], []
     for k in range(x.shape[0]):
         prob = occlusion(net, x[k], int(labels[k]), size, stride, fill, layer)["prob"]
-        i, j = np.unravel_index(np.argmin(prob), prob.shape)
-        hits.append(bool(inside(boxes[k], centres[i, j])))
+        tied = prob <= prob.min() + 1e-6 * max(prob.max() - prob.min(), 1e-12)
+        hits.append(float(inside(boxes[k], centres[tied]).mean()))
         chance.append(float(inside(boxes[k], centres).mean()))
         if progress is not None:
             progress(1)
