@@ -1,7 +1,7 @@
 // Convolution by columns (zfcore/layers/conv.py): im2col unfolds the input so that the filtering
 // is one cuBLAS product; col2im folds columns back (backward-data, which is also the
-// deconvnet's transposed filtering, Z&F Sec. 2.1); conv_bias_fwd turns the product's
-// (C_out, N*Ho*Wo) result into NCHW and adds the bias in the same pass. NCHW float32, any size.
+// deconvnet's transposed filtering, Z&F Sec. 2.1). The products themselves run in cuBLAS.
+// NCHW float32, any size.
 //
 // Column layout, as the NumPy reference: cols (c*k*k, n*ho*wo), row (ci, i, j), column
 // (ni, oi, oj); window (oi, oj) starts at input pixel (oi*s - p, oj*s - p); zero padding.
@@ -70,19 +70,6 @@ __global__ void col2im(const float* __restrict__ cols, float* __restrict__ x, in
             }
         }
         x[t] = acc;
-    }
-}
-
-// yt (c, n, hw) -> y (n, c, hw) with y[ni, ci] = yt[ci, ni] + b[ci]: the layout change the
-// column product needs anyway, with the bias folded in.
-__global__ void conv_bias_fwd(const float* __restrict__ yt, const float* __restrict__ b,
-                              float* __restrict__ y, int n, int c, int hw) {
-    const long long total = (long long)n * c * hw;
-    const long long stride = (long long)blockDim.x * gridDim.x;
-    for (long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += stride) {
-        int q, ci;
-        const long long ni = split_index(split_index(t, hw, &q), c, &ci);
-        y[t] = __ldg(yt + ((long long)ci * n + ni) * hw + q) + __ldg(b + ci);
     }
 }
 

@@ -95,8 +95,6 @@ def conv_forward(x, W, b, s=1, p=0):
     x (N, C, H, W), W (C_out, C, k, k), b (C_out,) -> y (N, C_out, Ho, Wo), and ``cols`` for
     backward. Ho = floor((H + 2p - k) / s) + 1.
     """
-    if backend.use_kernels(x):
-        return _conv_forward_gpu(x, W, b, s, p)
     xp = xp_of(x)
     n = x.shape[0]
     c_out, _, k, _ = W.shape
@@ -168,7 +166,7 @@ class Conv2D(Layer):
         return "%d->%d, %dx%d/%d pad %d" % (self.c_in, self.c_out, self.k, self.k, self.stride, self.pad)
 
 
-# -- GPU: kernels/conv.cu; the products go to cuBLAS through CuPy's matmul --------------------
+# -- GPU: kernels/conv.cu (the products go to cuBLAS through CuPy's matmul in the xp bodies) ---
 def _im2col_gpu(x, k, s, p):
     """``im2col``: one thread per (c, n, oi, oj) writes its k*k column entries."""
     xp = xp_of(x)
@@ -193,19 +191,3 @@ def _col2im_gpu(cols, x_shape, k, s, p):
     backend.launch("conv", "col2im", (cols, x, i32(n), i32(c), i32(h), i32(w), i32(k), i32(s),
                                       i32(p), i32(ho), i32(wo)), x.size)
     return x
-
-
-def _conv_forward_gpu(x, W, b, s, p):
-    """im2col, one cuBLAS product, then ``conv_bias_fwd``: (C_out, N*Ho*Wo) -> NCHW plus bias
-    in one pass."""
-    xp = xp_of(x)
-    n = x.shape[0]
-    c_out, _, k, _ = W.shape
-    ho, wo = conv_output_size(x.shape[2], k, s, p), conv_output_size(x.shape[3], k, s, p)
-    cols = _im2col_gpu(x, k, s, p)                              # (C*k*k, N*Ho*Wo)
-    yt = xp.ascontiguousarray(W.reshape(c_out, -1) @ cols)      # (C_out, N*Ho*Wo)
-    y = xp.empty((n, c_out, ho, wo), dtype=np.float32)
-    i32 = np.int32
-    backend.launch("conv", "conv_bias_fwd", (yt, xp.ascontiguousarray(b), y, i32(n), i32(c_out),
-                                             i32(ho * wo)), y.size)
-    return y, cols
