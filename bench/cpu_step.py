@@ -91,10 +91,17 @@ def _timed(fn):
     return time.perf_counter() - t
 
 
-def median_ms(fn, repeat, warmup=1):
+def median_ms(fns, repeat, warmup=1):
+    """Median milliseconds of each function in ``fns``. The runs alternate between them, so that
+    a load that comes and goes (a shared machine) falls on all of them alike."""
     for _ in range(warmup):
-        fn()
-    return 1e3 * float(np.median([_timed(fn) for _ in range(repeat)]))
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, ts in zip(fns, times):
+            ts.append(_timed(fn))
+    return [1e3 * float(np.median(ts)) for ts in times]
 
 
 def sgd_momentum(net, velocity, lr=LR, momentum=MOMENTUM, wd=WD):
@@ -227,6 +234,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per figure (median)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for NumPy's BLAS and for torch (default: what the BLAS uses; "
+                         "needs threadpoolctl to change it)")
     ap.add_argument("--configs", default="zfnet,small",
                     help="comma-separated, from: %s" % ", ".join(CONFIGS))
     args = ap.parse_args(argv)
@@ -235,6 +245,12 @@ def main(argv=None):
         if c not in CONFIGS:
             ap.error("unknown config %r (known: %s)" % (c, ", ".join(CONFIGS)))
 
+    if args.threads is not None:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            ap.error("--threads needs threadpoolctl (pip install threadpoolctl)")
+        threadpool_limits(limits=args.threads, user_api="blas")
     threads = blas_threads()
     try:
         import torch
@@ -244,8 +260,8 @@ def main(argv=None):
         torch = None
         peer = "torch not installed"
     rate = sgemm_rate()
-    print("numpy %s, BLAS threads %d; %s; numpy sgemm 2048^3: %.1f GFLOP/s"
-          % (np.__version__, threads, peer, rate / 1e9))
+    print("numpy %s, BLAS threads %d; %s; numpy sgemm 2048^3: %.1f GFLOP/s; load average %.1f"
+          % (np.__version__, threads, peer, rate / 1e9, os.getloadavg()[0]))
 
     rows = []
     for c in configs:
@@ -264,11 +280,11 @@ def main(argv=None):
         ours = our_phases(net, x, labels)
         theirs = torch_phases(model, x, labels) if model is not None else {}
         for phase, flops in (("forward", fwd_flops), ("step", step_flops)):
-            t_ours = median_ms(ours[phase], args.repeat, args.warmup)
-            t_torch = median_ms(theirs[phase], args.repeat, args.warmup) if theirs else None
+            fns = [ours[phase]] + ([theirs[phase]] if theirs else [])
+            t_ours, t_torch = (median_ms(fns, args.repeat, args.warmup) + [None])[:2]
             rows.append((c, phase, t_ours, t_torch, 1e3 * flops / rate))
 
-    print()
+    print("\nload average at the end: %.1f (on %d CPUs)" % (os.getloadavg()[0], os.cpu_count()))
     print("| config | phase | ours ms | torch ms | ours/torch | GEMM floor ms | ours/floor |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for c, phase, t_ours, t_torch, floor in rows:
