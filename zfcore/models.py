@@ -83,7 +83,7 @@ def build(spec, seed=0):
     for i, (name, kind, args) in enumerate(spec["layers"]):
         if kind == "conv":
             layer = Conv2D(shape[0], args["c_out"], args["k"], args.get("stride", 1),
-                           args.get("pad", 0), std=_std(std, shape[0] * args["k"] ** 2), rng=rng)
+                           args.get("pad", 0), std=_std(std, shape[0] * args["k"] ** 2, first=i == 0), rng=rng)
         elif kind == "linear":
             d_out = spec["num_classes"] if i == last_linear else args["d_out"]
             layer = Linear(shape[0], d_out, std=_std(std, shape[0]), rng=rng)
@@ -104,9 +104,18 @@ def build(spec, seed=0):
     return Net(layers, spec=spec, input_shape=spec["input"])
 
 
-def _std(init_std, fan_in):
-    """``init_std`` is a number (the paper's 1e-2) or 'he': sqrt(2 / fan_in) (He et al. 2015)."""
-    return float(np.sqrt(2.0 / fan_in)) if init_std == "he" else float(init_std)
+PIXEL_STD = 64.0
+
+
+def _std(init_std, fan_in, first=False):
+    """``init_std`` is a number (the paper's 1e-2) or 'he': sqrt(2 / fan_in) (He et al. 2015).
+
+    He's rule assumes unit-variance inputs; the first layer sees mean-subtracted pixels in 0..255
+    units (std about ``PIXEL_STD``), so its std is divided by that.
+    """
+    if init_std != "he":
+        return float(init_std)
+    return float(np.sqrt(2.0 / fan_in)) / (PIXEL_STD if first else 1.0)
 
 
 def zfnet(num_classes=1000, seed=0, init_std=1e-2):
