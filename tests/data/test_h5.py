@@ -57,7 +57,8 @@ def test_folder_pack_streams_and_counts_skipped(tmp_path):
     mem = open_dataset(root, "train", size=12)
     disk = open_dataset(out, "train")
     assert_same(mem, disk)
-    assert disk.skipped == mem.skipped == 1
+    assert disk.skipped == mem.skipped == 1 and disk.skipped_files == mem.skipped_files
+    assert disk.skipped_files[0].endswith("zz_broken.png")
     # val packed alone still carries the train mean
     pack(root, str(tmp_path / "fruit-val.h5"), size=12, split="val", progress=False)
     np.testing.assert_array_equal(open_dataset(str(tmp_path / "fruit-{split}.h5"), "val").mean, mem.mean)

@@ -18,6 +18,8 @@ raises ``DataError`` with one line naming the file or argument.
 """
 import os
 
+import numpy as np
+
 from zfcore.data.base import SPLITS, DataError, Dataset, check_n, check_size, check_split, take
 from zfcore.data.crops import centre_crop, crop_at, ten_crop, ten_crop_positions
 from zfcore.data.loader import batches, epoch_order, num_batches
@@ -79,9 +81,9 @@ def open_dataset(source, split, size=None, seed=0, n=None):
     kind, path = resolve(source, split)
     if kind == "synthetic":
         from zfcore.data import synthetic
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise DataError("seed: expected a non-negative integer, got %r" % (seed,))
-        return synthetic.load(split, size, seed, n)
+        return synthetic.load(split, size, int(seed), n)
     if kind == "h5":
         from zfcore.data import h5
         return h5.load(path, split, size, n)

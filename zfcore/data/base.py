@@ -85,6 +85,8 @@ def take(images, idx):
     idx = np.asarray(idx, dtype=np.int64)
     if isinstance(images, np.ndarray):
         return images[idx]
+    if idx.size and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
+        return images[int(idx[0]):int(idx[-1]) + 1]          # a run: one contiguous read
     order = np.argsort(idx, kind="stable")
     sorted_idx = idx[order]
     if sorted_idx.size and np.any(sorted_idx[1:] == sorted_idx[:-1]):

@@ -10,13 +10,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 from zfcore.data.base import DataError
 
 
-def _check(images, crop):
+def _check(images, crop, pad=0):
     if images.ndim != 4 or images.shape[3] != 3:
         raise DataError("images: expected (B, H, W, 3), got shape %s" % (images.shape,))
-    h, w = images.shape[1:3]
-    if isinstance(crop, bool) or not isinstance(crop, (int, np.integer)) or not 0 < crop <= min(h, w):
-        raise DataError("crop: expected a side between 1 and %d (the images are %dx%d), got %r"
-                        % (min(h, w), h, w, crop))
+    side = min(images.shape[1:3]) + 2 * pad
+    if isinstance(crop, bool) or not isinstance(crop, (int, np.integer)) or not 0 < crop <= side:
+        raise DataError("crop: expected a side between 1 and %d (images %dx%d, pad %d), got %r"
+                        % (side, images.shape[1], images.shape[2], pad, crop))
 
 
 def _centred(images, mean):
@@ -88,10 +88,8 @@ def random_crop_flip(images, mean, crop, rng, pad=0):
     flips): a crop position uniform over every place the crop fits in the image padded by
     ``pad`` (reflection), and a flip with probability 1/2, drawn from ``rng`` for each image in
     order (y, x, flip per image, all y first)."""
-    _check(images, crop) if not pad else None
+    _check(images, crop, pad)
     b, h, w = images.shape[:3]
-    if crop > min(h, w) + 2 * pad:
-        raise DataError("crop: %d exceeds the images' side %d (+ 2 * pad %d)" % (crop, min(h, w), pad))
     ys = rng.integers(0, h + 2 * pad - crop + 1, size=b)
     xs = rng.integers(0, w + 2 * pad - crop + 1, size=b)
     flips = rng.random(b) < 0.5

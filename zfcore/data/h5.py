@@ -7,8 +7,9 @@ Layout (format ``zfcore-data``, version 1):
 - ``labels``  (N,) int64
 - ``mean``    (S, S, 3) float32: the per-pixel mean of the source's train split
 - ``boxes`` (N, 4) int32 and ``masks`` (N, S, S) bool, for ``synthetic`` only
+- ``skipped_files`` (K,) strings: the unreadable images left out (image folders only)
 - attributes ``format`` ('zfcore-data'), ``format_version``, ``class_names``, ``name``,
-  ``split``, ``source``, ``size``, ``skipped`` (how many unreadable images were left out)
+  ``split``, ``source``, ``size``, ``skipped`` (K)
 
 ``pack`` writes to ``OUT.h5.tmp-<pid>`` and renames it over ``OUT.h5`` only when complete, so an
 interrupted pack never leaves a half file under the final name.
@@ -103,10 +104,10 @@ def _read(f, path, split, size, n):
         images, labels = images[pick], labels[pick]
         boxes = boxes[pick] if boxes is not None else None
         masks = masks[pick] if masks is not None else None
-    skipped = int(f.attrs.get("skipped", 0))
+    skipped = [_attr_str(v) for v in f["skipped_files"][()]] if "skipped_files" in f else []
     return Dataset(images, labels, names, mean, _attr_str(f.attrs.get("name", "h5")), split,
                    source=os.path.abspath(path), boxes=boxes, masks=masks,
-                   skipped_files=["(skipped when packed)"] * skipped, file=f)
+                   skipped_files=skipped, file=f)
 
 
 def _create(f, n, s, synthetic):
@@ -118,11 +119,14 @@ def _create(f, n, s, synthetic):
         f.create_dataset("masks", shape=(n, s, s), dtype=bool, chunks=(1, s, s))
 
 
-def _attrs(f, names, name, split, source, size, skipped):
+def _attrs(f, names, name, split, source, size, skipped_files):
     f.attrs["format"] = FORMAT
     f.attrs["format_version"] = FORMAT_VERSION
     f.attrs["class_names"] = [str(c) for c in names]
-    f.attrs.update(name=name, split=split, source=str(source), size=int(size), skipped=int(skipped))
+    f.attrs.update(name=name, split=split, source=str(source), size=int(size),
+                   skipped=len(skipped_files))
+    f.create_dataset("skipped_files", data=[str(p) for p in skipped_files],
+                     dtype=_h5py().string_dtype())
 
 
 def pack(source, out, size=None, split="train", seed=0, n=None, progress=True):
@@ -175,7 +179,7 @@ def _pack_dataset(f, ds, progress):
     if ds.boxes is not None:
         f["boxes"][:] = ds.boxes
     f.create_dataset("mean", data=ds.mean)
-    _attrs(f, ds.class_names, ds.name, ds.split, ds.source, s, ds.skipped)
+    _attrs(f, ds.class_names, ds.name, ds.split, ds.source, s, ds.skipped_files)
     return n
 
 
@@ -208,5 +212,5 @@ def _pack_folder(f, root, split, size, n, progress):
                                  desc="mean of train" if progress else None)
     f.create_dataset("mean", data=mean)
     _attrs(f, names, os.path.basename(os.path.abspath(root)), split, os.path.abspath(root), size,
-           len(errors))
+           [path for path, _ in errors])
     return len(kept)

@@ -3,7 +3,7 @@
 Twelve classes of shapes (``SHAPES``), each drawn at a random position, scale, rotation and
 colour over a random textured background, so that only the *shape* tells the class apart:
 
-- position, scale (circumradius 0.20..0.38 of the side), rotation (0..2 pi) and colours are drawn
+- position, scale (circumradius 0.24..0.38 of the side), rotation (0..2 pi) and colours are drawn
   independently of the class; the object always lies wholly inside the image's centre 7/8
   (a 56x56 centre crop of a 64x64 image keeps all of it);
 - object and background colours are uniform in RGB, the background's two colours chosen to
@@ -36,14 +36,14 @@ import numpy as np
 from zfcore.data.base import DataError, Dataset, pixel_mean
 
 SHAPES = ("disc", "ring", "square", "hollow_square", "triangle", "cross", "star", "stripes",
-          "ellipse", "hexagon", "arrow", "l_shape")
+          "ellipse", "pentagon", "arrow", "l_shape")
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 DEFAULT_N = {"train": 10000, "val": 2000, "test": 2000}
 DEFAULT_SIZE = 64
 CHUNK = 40 * len(SHAPES)          # 480 images: a whole number of label blocks
 MEAN_IMAGES = 2000                # the train-split prefix the shared mean image is taken over
-SCALE = (0.20, 0.38)              # circumradius, as a fraction of the image side
-MIN_CONTRAST = 0.3                # |luminance(object) - luminance(background colours)|
+SCALE = (0.24, 0.38)              # circumradius, as a fraction of the image side
+MIN_CONTRAST = 0.35               # |luminance(object) - luminance(background colours)|
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -81,7 +81,7 @@ def _star_parts():
 
 _STAR = _star_parts()
 _TRIANGLE = _regular(3, 0.95, np.pi / 2)
-_HEXAGON = _regular(6, 0.92)
+_PENTAGON = _regular(5, 0.95, np.pi / 2)
 _ARROW_HEAD = np.array([[0.95, 0.0], [0.05, 0.6], [0.05, -0.6]])
 
 
@@ -110,8 +110,8 @@ def _sdf(shape, u, v):
         q = np.sqrt((u / a) ** 2 + (v / b) ** 2) + 1e-6
         grad = np.sqrt((u / a ** 2) ** 2 + (v / b ** 2) ** 2) / q + 1e-6  # |grad q|: distance
         return (q - 1.0) / grad                                             # from a level set
-    if shape == "hexagon":
-        return _convex(u, v, _HEXAGON)
+    if shape == "pentagon":
+        return _convex(u, v, _PENTAGON)
     if shape == "arrow":
         return np.minimum(_box(u, v, 0.525, 0.18, cu=-0.375), _convex(u, v, _ARROW_HEAD))
     if shape == "l_shape":
@@ -180,9 +180,9 @@ def render_chunk(seed, split_id, chunk, size, count=CHUNK):
     tex_freq = rng.uniform(0.25, 1.2, size=nb)             # radians per pixel
     tex_dir = rng.uniform(0, np.pi, size=nb)
     tex_phase = rng.uniform(0, 2 * np.pi, size=nb)
-    tex_col = rng.uniform(-0.12, 0.12, size=(nb, 3)).astype(np.float32)
-    # Pixel noise is uniform (a quarter of the cost of Gaussian draws), sd 0.01..0.06.
-    noise_amp = (rng.uniform(0.01, 0.06, size=nb) * math.sqrt(12)).astype(np.float32)
+    tex_col = rng.uniform(-0.1, 0.1, size=(nb, 3)).astype(np.float32)
+    # Pixel noise is uniform (a quarter of the cost of Gaussian draws), sd 0.01..0.05.
+    noise_amp = (rng.uniform(0.01, 0.05, size=nb) * math.sqrt(12)).astype(np.float32)
     noise = rng.random(size=(nb, size, size, 3), dtype=np.float32)
 
     sl = slice(0, count)
