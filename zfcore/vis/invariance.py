@@ -108,10 +108,11 @@ def default_layers(net):
     return [conv_blocks(net)[0], penultimate_layer(net)]
 
 
-def invariance_figure(path, net, results, names=None):
+def invariance_figure(path, net, results, names=None, pixels=to_rgb):
     """Fig. 5: one row per transform; columns: the first image under the transform, then the
     layer-1 distance, layer-7 distance and P(true class) against the transform, one line per
-    image. ``results``: {kind: [invariance_curves(...) per image]}; ``names``: the images' labels."""
+    image. ``results``: {kind: [invariance_curves(...) per image]}; ``names``: the images' labels;
+    ``pixels``: net inputs (3, H, W) -> picture (H, W, 3) (e.g. ``Inputs.pixels``)."""
     kinds = [k for k in KINDS if k in results]
     fig = figure(14, 2.9 * len(kinds))
     axes = fig.subplots(len(kinds), 4, squeeze=False)
@@ -121,7 +122,7 @@ def invariance_figure(path, net, results, names=None):
         runs = results[kind]
         first = runs[0]
         pick = np.linspace(0, len(first["values"]) - 1, min(5, len(first["values"]))).round().astype(int)
-        strip = np.concatenate([np.pad(to_rgb(first["images"][t]), ((2, 2), (2, 2), (0, 0)),
+        strip = np.concatenate([np.pad(pixels(first["images"][t]), ((2, 2), (2, 2), (0, 0)),
                                        constant_values=1.0) for t in pick], axis=1)
         show(row[0], strip, "%s: %s" % (kind, ", ".join(_fmt(first["values"][t]) for t in pick)))
         layers = list(first["distance"])

@@ -70,15 +70,23 @@ def occlusion_figure(path, net, x, rgb, label, result, size, stride, class_names
     true = names[int(label)] if int(label) < len(names) else str(label)
     fig = figure(17, 3.6)
     ax = fig.subplots(1, 5)
+    h, w = rgb.shape[:2]
+    # each map cell drawn where the occluder's centre was, so the maps line up with the image
+    c = (size - 1) / 2.0
+    hp, wp = result["prob"].shape
+    extent = (c - stride / 2.0, c + (wp - 0.5) * stride, c + (hp - 0.5) * stride, c - stride / 2.0)
+    at = dict(extent=extent, frame=(h, w))
     show(ax[0], rgb, "(a) input, true class: %s (occluder %dpx, stride %d)" % (true, size, stride))
-    _heat(fig, ax[1], result["activation"], "(b) %s map %d: total activation" % (layer, result["channel"]), "viridis")
+    _heat(fig, ax[1], result["activation"], "(b) %s map %d: total activation" % (layer, result["channel"]),
+          "viridis", **at)
     show(ax[2], normalise(projection), "(c) projection of %s map %d" % (layer, result["channel"]))
-    _heat(fig, ax[3], result["prob"], "(d) P(%s) under occlusion" % true, "jet", vmin=0.0, vmax=1.0)
+    _heat(fig, ax[3], result["prob"], "(d) P(%s) under occlusion" % true, "jet", vmin=0.0, vmax=1.0, **at)
     classes = np.unique(result["top_class"])
     cmap = _cmap(len(classes))
     idx = np.searchsorted(classes, result["top_class"])
     show(ax[4], idx, "(e) most probable class under occlusion", cmap=cmap, vmin=-0.5,
-         vmax=len(classes) - 0.5)
+         vmax=len(classes) - 0.5, extent=extent)
+    _frame(ax[4], h, w)
     from matplotlib.patches import Patch
     ax[4].legend(handles=[Patch(color=cmap(k), label=names[c] if c < len(names) else str(c))
                           for k, c in enumerate(classes)], fontsize=6, loc="upper left",
@@ -87,9 +95,18 @@ def occlusion_figure(path, net, x, rgb, label, result, size, stride, class_names
     return save(fig, path)
 
 
-def _heat(fig, ax, m, title, cmap, **kw):
+def _heat(fig, ax, m, title, cmap, frame=None, **kw):
     im = show(ax, m, title, cmap=cmap, **kw)
+    if frame is not None:
+        _frame(ax, *frame)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+
+
+def _frame(ax, h, w):
+    """Axis limits of the whole h x w image (the border the occluder's centre never reaches
+    stays empty)."""
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
 
 
 def _cmap(n):

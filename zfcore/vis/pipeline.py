@@ -68,7 +68,7 @@ def visualize(net, sample, out_dir, what=WHAT, run_dir=None, n_maps=16, occluder
     show_idx = _spread_classes(sample.labels, n_show)
     ctx = dict(net=net, sample=sample, fig_dir=fig_dir, report=report, scores=scores, n_maps=n_maps,
                size=size, stride=stride, show_idx=show_idx, n_score=n_score, seed=seed, run_dir=run_dir)
-    for step in what:
+    for step in [w for w in WHAT if w in what]:              # the report in the paper's order
         STEPS[step](**ctx)
         if progress is not None:
             progress(step)
@@ -132,7 +132,8 @@ def step_invariance(net, sample, fig_dir, report, show_idx, **_):
         for kind in KINDS:
             results[kind].append(invariance_curves(net, x[k], sample.labels[idx], kind))
     names = [sample.name(sample.labels[i]) for i in show_idx]
-    path = invariance_figure(os.path.join(fig_dir, "invariance.png"), net, results, names)
+    path = invariance_figure(os.path.join(fig_dir, "invariance.png"), net, results, names,
+                             pixels=sample.inputs.pixels)
     l1, l7 = default_layers(net)
     report.figure(_rel(path, fig_dir),
                   "Rows: vertical translation, scaling, rotation of %d images (new pixels are the mean "

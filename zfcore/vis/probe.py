@@ -53,6 +53,13 @@ class Inputs:
             return self._rgb[idx].astype(np.float64) / 255.0
         return to_rgb(self.x(idx))
 
+    def pixels(self, x):
+        """Net inputs x (..., 3, H, W) back to pictures (..., H, W, 3) in [0, 1]: the mean added
+        back when it is known, else each image stretched (``render.to_rgb``)."""
+        if self._mean is None:
+            return to_rgb(x)
+        return np.clip((np.moveaxis(to_numpy(x), -3, -1) + self._mean) / 255.0, 0.0, 1.0)
+
     def batches(self, batch_size):
         """(start, x) over the whole set in order."""
         for start in range(0, len(self), batch_size):
