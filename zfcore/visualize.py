@@ -12,6 +12,7 @@ A user's mistake (missing checkpoint, bad data source, bad argument) prints one 
 """
 import argparse
 import os
+import shlex
 import sys
 
 import numpy as np
@@ -48,6 +49,8 @@ def parse(argv):
         else:
             p.add_argument("--epochs", type=int, required=True)
             p.add_argument("--archs", default="alexnet_small,zfnet_small")
+            p.add_argument("--train-args", default="",
+                           help="more options for both trainings, e.g. \"--n-train 4000 --lr 0.003\"")
         _common(p)
         args = p.parse_args(argv[1:])
         args.command = argv[0]
@@ -211,7 +214,7 @@ def run_train_pair(args):
         raise UserError("--data: name the data source to train both nets on")
     archs = [a.strip() for a in args.archs.split(",") if a.strip()]
     try:
-        paths = train_pair(args.data, args.out, args.epochs, args.seed or 0, archs)
+        paths = train_pair(args.data, args.out, args.epochs, args.seed or 0, archs, shlex.split(args.train_args))
     except RuntimeError as e:
         raise UserError(str(e))
     run_compare(args, [paths[a] for a in archs], names=archs)
