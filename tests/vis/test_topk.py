@@ -85,3 +85,15 @@ def test_normalise_zero_is_grey_and_peak_reaches_the_end():
     assert out.shape == (2, 4, 4, 3)
     assert out[0, 2, 2, 1] == 0.0 and out[0, 0, 0, 0] == 0.75 and out[0, 3, 3, 2] == 0.5
     assert np.all(out[1] == 0.5)
+
+
+def test_slots_without_a_positive_activation_stay_white(plus_net):
+    x = noise_images(12, seed=4, amp=0.01)
+    plant(x[5], 6, 6, 1.0)
+    plant(x[9], 9, 4, 1.2)                        # map 0 fires in two images only
+    inputs = Inputs(x)
+    top = top_activations(plus_net, inputs, ["relu1"], k=9)["relu1"]
+    proj, patches, _ = project_top(plus_net, inputs, top, [0])
+    assert top.image[0, :2].tolist() == [9, 5] and np.all(top.values[0, 2:] == 0)
+    assert np.all(proj[0, 2:] == 1.0) and np.all(patches[0, 2:] == 1.0)
+    assert not np.all(patches[0, :2] == 1.0)

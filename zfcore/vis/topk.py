@@ -91,14 +91,15 @@ def project_top(net, inputs, top, maps, mode="deconv", chunk=64):
 
     Returns (proj, patches, boxes): proj (M, k, h, w, 3) and patches (M, k, h, w, 3) in [0, 1],
     both cropped to the receptive-field boxes (M, k, 4) (see ``geometry.rf_boxes``); proj is
-    contrast-normalised per projection. Slots without an image (fewer than k seen) are white.
+    contrast-normalised per projection. Slots without a positive activation (a map that fires in
+    fewer than k images, or fewer than k images seen) are left white.
     """
     maps = np.asarray(maps)
     m, k = len(maps), top.values.shape[1]
     img = top.image[maps].reshape(-1)                            # (M*k,)
     ch = np.repeat(maps, k)
     ii, jj = top.i[maps].reshape(-1), top.j[maps].reshape(-1)
-    ok = img >= 0
+    ok = (img >= 0) & (top.values[maps].reshape(-1) > 0)      # a zero activation shows nothing
     hw = inputs.hw
     rf = receptive_fields(net)[top.layer]
     boxes = rf_boxes(rf, ii, jj, hw)
@@ -121,8 +122,9 @@ def top9_figure(path, net, layer, proj, patches, maps, ncols=4):
     ncols = min(ncols, m)
 
     def blocks(tiles):
-        per_map = [mosaic(t, side, pad=1) for t in tiles]        # (M, bh, bw, 3)
-        return mosaic(np.stack(per_map), ncols, pad=4)
+        # dark lines inside a block (white patches stay visible), white space between blocks
+        per_map = [mosaic(t, side, pad=1, pad_value=0.3) for t in tiles]    # (M, bh, bw, 3)
+        return mosaic(np.stack(per_map), ncols, pad=max(3, tiles.shape[2] // 4))
 
     left, right = blocks(proj), blocks(patches)
     fig = figure(12, 6.2 * left.shape[0] / left.shape[1] + 0.8)
