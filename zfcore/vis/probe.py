@@ -19,7 +19,7 @@ class Inputs:
 
     def __init__(self, x=None, rgb=None, mean=None, xp=None):
         if (x is None) == (rgb is None):
-            raise ValueError("Inputs needs either x or images, not both")
+            raise ValueError("Inputs takes exactly one of x (net inputs) or rgb (images)")
         self._x, self._rgb, self._mean = x, rgb, mean
         self.xp = xp if xp is not None else (xp_of(x) if x is not None else np)
 
