@@ -55,7 +55,8 @@ def parse(argv):
         args = p.parse_args(argv[1:])
         args.command = argv[0]
     else:
-        p = _Parser(prog=PROG, description=__doc__.split("\n")[0])
+        p = _Parser(prog=PROG, description=__doc__.replace("``", ""),
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("checkpoint")
         _common(p)
         p.add_argument("--what", default=",".join(WHAT), help="comma-separated subset of " + ",".join(WHAT))
