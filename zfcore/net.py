@@ -105,11 +105,11 @@ class Net:
             ch = [c for _, c in batch]
             a = self.forward(x[img], train=False, until=layer)
             r = keep_activations(a, ch, position)
-            out[start:start + len(batch)] = self._down(r, layer, mode)
+            out[start:start + len(batch)] = self.down(r, layer, mode)
         out = out.reshape((n, k) + tuple(x.shape[1:]))
         return out[:, 0] if np.isscalar(channel) else out
 
-    def _down(self, r, layer, mode):
+    def down(self, r, layer, mode="deconv"):
         """Send signal r from ``layer``'s output down to the pixels, after a forward pass."""
         names = list(self.layers)
         for name in reversed(names[:names.index(layer) + 1]):

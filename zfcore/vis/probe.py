@@ -149,5 +149,5 @@ def project_units(net, x, layer, channels, i=None, j=None, mode="deconv", chunk=
             ii, jj = np.asarray(i).reshape(-1)[s:e], np.asarray(j).reshape(-1)[s:e]
         else:
             ii = jj = None
-        out[s:e] = net._down(keep_units(a, channels[s:e], ii, jj), layer, mode)
+        out[s:e] = net.down(keep_units(a, channels[s:e], ii, jj), layer, mode)
     return out
