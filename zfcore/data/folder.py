@@ -65,8 +65,8 @@ def _has_split_folders(root):
 
 
 def plan(root, split):
-    """(class_names, files, labels) of one split, and the same for the train split (for the
-    mean). No image is decoded here."""
+    """``(class_names, (files, labels), (train_files, train_labels))``: the split asked for, and
+    the train split (whose images give the mean). Nothing is decoded here."""
     root = os.path.abspath(root)
     if _has_split_folders(root):
         out = {}

@@ -43,7 +43,7 @@ DEFAULT_SIZE = 64
 CHUNK = 40 * len(SHAPES)          # 480 images: a whole number of label blocks
 MEAN_IMAGES = 2000                # the train-split prefix the shared mean image is taken over
 SCALE = (0.24, 0.38)              # circumradius, as a fraction of the image side
-MIN_CONTRAST = 0.35               # |luminance(object) - luminance(background colours)|
+MIN_CONTRAST = 0.4                # |luminance(object) - luminance(background colours)|
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -176,13 +176,13 @@ def render_chunk(seed, split_id, chunk, size, count=CHUNK):
     grid = int(rng.integers(3, 7))
     blend_noise = _smooth_noise(rng, nb, size, grid)
     grad_dir = rng.uniform(0, 2 * np.pi, size=nb)
-    grad_amp = rng.uniform(0, 0.6, size=nb)
+    grad_amp = rng.uniform(0, 0.5, size=nb)
     tex_freq = rng.uniform(0.25, 1.2, size=nb)             # radians per pixel
     tex_dir = rng.uniform(0, np.pi, size=nb)
     tex_phase = rng.uniform(0, 2 * np.pi, size=nb)
-    tex_col = rng.uniform(-0.1, 0.1, size=(nb, 3)).astype(np.float32)
-    # Pixel noise is uniform (a quarter of the cost of Gaussian draws), sd 0.01..0.05.
-    noise_amp = (rng.uniform(0.01, 0.05, size=nb) * math.sqrt(12)).astype(np.float32)
+    tex_col = rng.uniform(-0.07, 0.07, size=(nb, 3)).astype(np.float32)
+    # Pixel noise is uniform (a quarter of the cost of Gaussian draws), sd 0.01..0.04.
+    noise_amp = (rng.uniform(0.01, 0.04, size=nb) * math.sqrt(12)).astype(np.float32)
     noise = rng.random(size=(nb, size, size, 3), dtype=np.float32)
 
     sl = slice(0, count)
