@@ -363,3 +363,21 @@ def test_project_on_a_small_zfnet():
         assert out.shape == (2, 2, 3, 32, 32) and out.dtype == np.float32
         assert np.all(np.isfinite(out)) and np.any(out != 0)
     assert net.project(x, "fc8", 3).shape == (2, 3, 32, 32)
+
+
+# -- input_scale: the net takes raw mean-subtracted pixels and scales them itself -----------------
+def test_input_scale_scales_the_input_and_every_gradient_is_wrt_the_raw_pixels():
+    net = tiny_net(TWO_CONV)
+    plain = tiny_net(TWO_CONV)
+    net.input_scale = 0.25
+    x = images()
+    np.testing.assert_allclose(net.forward(x, until="conv2"), plain.forward(0.25 * x, until="conv2"))
+    net.loss(net.forward(x), [0, 1])
+    dx = net.backward()
+    check_grad(lambda: net.loss(net.forward(x), [0, 1]), {"x": x}, {"x": dx})
+    x1 = x[:1].copy()
+    a = net.forward(x1, until="conv2")[0, 1]
+    i, j = oracles.first_argmax(a)
+    value = a[i, j]
+    proj = net.project(x1, "conv2", 1, mode="backprop")
+    check_grad(lambda: value * net.forward(x1, until="conv2")[0, 1, i, j], {"x": x1}, {"x": proj})

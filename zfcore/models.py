@@ -1,7 +1,8 @@
 """Architectures as data (Z&F Fig. 3; Krizhevsky et al. 2012), and the one function that builds
 a ``Net`` from such a spec.
 
-A spec is a dict: ``input`` (C, H, W), ``num_classes``, ``init_std`` and ``layers``: a list of
+A spec is a dict: ``input`` (C, H, W), ``num_classes``, ``init_std``, ``input_scale`` (the
+factor ``Net.forward`` applies to the mean-subtracted pixels; 1 in the paper) and ``layers``: a list of
 ``[name, kind, {arguments}]`` where kind is conv / relu / pool / lrn / dropout / flatten / linear.
 Conv and linear layers get their input size from the shapes flowing through; the last linear
 layer's size is ``num_classes``. Every pool is 3x3 stride 2 with ceil_mode; every LRN has the
@@ -46,21 +47,21 @@ SPECS = {
     # Krizhevsky et al. 2012 on one GPU: conv1 96@11x11/4 -> 55 -> pool 27 -> conv2 5x5/1 -> 27
     # -> pool 13 -> as zfnet.
     "alexnet": dict(input=(3, 224, 224), layers=_trunk((11, 4, 2), (5, 1, 2))),
-    # 64x64: the same strides as the full nets (conv1 /2 and conv2 /2 for ZF, /4 and /1 for
-    # AlexNet), so both reach 4x4 at conv3; narrower layers.
+    # 64x64 and 32x32: ZF keeps conv1's small filter and stride 2 (1 at 32x32) and AlexNet its
+    # larger filter and stride; conv2 has stride 1 in both, so that conv3-5 work at 8x8 (4x4 was
+    # too coarse to learn the synthetic shapes in a few epochs); narrower layers.
     "zfnet_small": dict(input=(3, 64, 64),
-                        layers=_trunk((5, 2, 2), (5, 2, 2), (32, 64, 96, 96, 64), 256)),
+                        layers=_trunk((5, 2, 2), (3, 1, 1), (32, 64, 96, 96, 64), 256)),
     "alexnet_small": dict(input=(3, 64, 64),
                           layers=_trunk((9, 4, 4), (5, 1, 2), (32, 64, 96, 96, 64), 256)),
-    # 32x32 (CIFAR-10, Fashion-MNIST padded): conv1 /1 for ZF, /2 for AlexNet; 4x4 at conv3.
     "zfnet_small32": dict(input=(3, 32, 32),
-                          layers=_trunk((3, 1, 1), (3, 2, 1), (32, 64, 96, 96, 64), 256)),
+                          layers=_trunk((3, 1, 1), (3, 1, 1), (32, 64, 96, 96, 64), 256)),
     "alexnet_small32": dict(input=(3, 32, 32),
                             layers=_trunk((5, 2, 2), (5, 1, 2), (32, 64, 96, 96, 64), 256)),
 }
 
 
-def spec_of(arch, num_classes=1000, input_channels=None, init_std=1e-2):
+def spec_of(arch, num_classes=1000, input_channels=None, init_std=1e-2, input_scale=1.0):
     """A full spec for a named architecture: plain JSON types (lists, not tuples), so that it
     reads back from a checkpoint equal to itself."""
     if arch not in SPECS:
@@ -68,7 +69,8 @@ def spec_of(arch, num_classes=1000, input_channels=None, init_std=1e-2):
     spec = copy.deepcopy(SPECS[arch])
     if input_channels is not None:
         spec["input"] = (input_channels,) + tuple(spec["input"][1:])
-    spec.update(arch=arch, num_classes=int(num_classes), init_std=init_std)
+    spec.update(arch=arch, num_classes=int(num_classes), init_std=init_std,
+                input_scale=float(input_scale))
     return json.loads(json.dumps(spec))
 
 
@@ -83,7 +85,7 @@ def build(spec, seed=0):
     for i, (name, kind, args) in enumerate(spec["layers"]):
         if kind == "conv":
             layer = Conv2D(shape[0], args["c_out"], args["k"], args.get("stride", 1),
-                           args.get("pad", 0), std=_std(std, shape[0] * args["k"] ** 2, first=i == 0), rng=rng)
+                           args.get("pad", 0), std=_std(std, shape[0] * args["k"] ** 2), rng=rng)
         elif kind == "linear":
             d_out = spec["num_classes"] if i == last_linear else args["d_out"]
             layer = Linear(shape[0], d_out, std=_std(std, shape[0]), rng=rng)
@@ -104,18 +106,9 @@ def build(spec, seed=0):
     return Net(layers, spec=spec, input_shape=spec["input"])
 
 
-PIXEL_STD = 64.0
-
-
-def _std(init_std, fan_in, first=False):
-    """``init_std`` is a number (the paper's 1e-2) or 'he': sqrt(2 / fan_in) (He et al. 2015).
-
-    He's rule assumes unit-variance inputs; the first layer sees mean-subtracted pixels in 0..255
-    units (std about ``PIXEL_STD``), so its std is divided by that.
-    """
-    if init_std != "he":
-        return float(init_std)
-    return float(np.sqrt(2.0 / fan_in)) / (PIXEL_STD if first else 1.0)
+def _std(init_std, fan_in):
+    """``init_std`` is a number (the paper's 1e-2) or 'he': sqrt(2 / fan_in) (He et al. 2015)."""
+    return float(np.sqrt(2.0 / fan_in)) if init_std == "he" else float(init_std)
 
 
 def zfnet(num_classes=1000, seed=0, init_std=1e-2):

@@ -13,6 +13,8 @@ class Net:
     """A sequence of named layers and a ``SoftmaxCrossEntropy`` head.
 
     ``spec`` is the architecture as data (see ``zfcore.models``): it is what checkpoints store.
+    ``input_scale`` (from the spec, default 1) multiplies the input before the first layer: the
+    inputs stay mean-subtracted pixels in 0..255 units everywhere else.
     """
 
     def __init__(self, layers, spec=None, input_shape=None):
@@ -20,12 +22,15 @@ class Net:
         self.head = SoftmaxCrossEntropy()
         self.spec = spec
         self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.input_scale = float((spec or {}).get("input_scale", 1.0))
 
     # -- training -----------------------------------------------------------------------------
     def forward(self, x, train=False, until=None):
         """Run the layers in order; stop after layer ``until`` if given (its output is returned)."""
         if until is not None and until not in self.layers:
             raise KeyError("no layer named %r (layers: %s)" % (until, ", ".join(self.layers)))
+        if self.input_scale != 1.0:
+            x = x * x.dtype.type(self.input_scale)
         for name, layer in self.layers.items():
             x = layer.forward(x, train=train)
             if name == until:
@@ -40,7 +45,11 @@ class Net:
         d = self.head.backward() if dlogits is None else dlogits
         for layer in reversed(self.layers.values()):
             d = layer.backward(d)
-        return d
+        return self._unscale(d)
+
+    def _unscale(self, d):
+        """The gradient w.r.t. the raw input, through ``input_scale``."""
+        return d * d.dtype.type(self.input_scale) if self.input_scale != 1.0 else d
 
     def params(self):
         """{'conv1.W': array, ...}: the live arrays."""
@@ -122,7 +131,7 @@ class Net:
                 # conv (transposed filters), pool (unpool = max-pool's backward), linear, flatten
                 # and dropout go down the same way in all three modes.
                 r = lay.deconv(r)
-        return r
+        return self._unscale(r)
 
 
 def keep_activations(a, channels, position):

@@ -153,8 +153,11 @@ class Run:
                                      % (self.spec["num_classes"], args.data, n_classes))
         else:
             init = args.init or ("he" if args.arch.endswith(("small", "small32")) else "0.01")
+            # He's rule assumes unit-variance inputs: with it, the 0..255 pixels are scaled by
+            # 1/64 (about their std) as they enter the net.
             self.spec = spec_of(args.arch, n_classes, input_channels=3,
-                                init_std=init if init == "he" else float(init))
+                                init_std=init if init == "he" else float(init),
+                                input_scale=1 / 64 if init == "he" else 1.0)
             self.net = build(self.spec, seed=args.seed)
             self.state.update(lr=args.lr or SMALL_DEFAULTS["lr"], seed=args.seed, data=args.data,
                               data_args=self.data_args)
