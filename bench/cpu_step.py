@@ -260,6 +260,9 @@ def main(argv=None):
             ap.error("--threads needs threadpoolctl (pip install threadpoolctl)")
         threadpool_limits(limits=args.threads, user_api="blas")
     threads = blas_threads()
+    if args.clock == "cpu" and threads > 1:
+        print("note: --clock cpu adds up the CPU time of all %d threads; it compares fairly only "
+              "with --threads 1" % threads)
     try:
         import torch
         torch.set_num_threads(threads)
