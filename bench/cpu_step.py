@@ -1,7 +1,7 @@
 """Time the NumPy backend against PyTorch CPU on a whole training step, and against the machine's
 own GEMM rate.
 
-    python bench/cpu_step.py [--repeat 5] [--configs zfnet,small]
+    python bench/cpu_step.py [--repeat 5] [--configs zfnet,small] [--threads N] [--clock cpu]
 
 Configs: ``zfnet`` (Z&F Fig. 3, ``zfcore.models.zfnet(1000)``, batch 8, 3x224x224) and
 ``small`` (``zfcore.models.zfnet_small(10)``, batch 128, 3x64x64). Phases: ``forward``
