@@ -381,3 +381,15 @@ def test_input_scale_scales_the_input_and_every_gradient_is_wrt_the_raw_pixels()
     value = a[i, j]
     proj = net.project(x1, "conv2", 1, mode="backprop")
     check_grad(lambda: value * net.forward(x1, until="conv2")[0, 1, i, j], {"x": x1}, {"x": proj})
+
+
+def test_backward_without_the_input_gradient_gives_the_same_weight_gradients():
+    net = tiny_net(TWO_CONV)
+    x = images()
+    net.loss(net.forward(x), [0, 1])
+    dx = net.backward()
+    full = {k: g.copy() for k, g in net.grads().items()}
+    net.loss(net.forward(x), [0, 1])
+    assert dx is not None and net.backward(input_grad=False) is None
+    for key, g in net.grads().items():
+        np.testing.assert_array_equal(g, full[key], err_msg=key)

@@ -4,7 +4,7 @@ from collections import OrderedDict
 import numpy as np
 
 from zfcore.backend import to_device, xp_of
-from zfcore.layers import LRN, ReLU, SoftmaxCrossEntropy
+from zfcore.layers import LRN, Conv2D, ReLU, SoftmaxCrossEntropy
 
 PROJECT_MODES = ("deconv", "backprop", "guided")
 
@@ -40,12 +40,16 @@ class Net:
     def loss(self, logits, labels):
         return self.head.forward(logits, labels)
 
-    def backward(self, dlogits=None):
-        """Backpropagate from the head (or from ``dlogits``); fills every layer's grads; dL/dx."""
+    def backward(self, dlogits=None, input_grad=True):
+        """Backpropagate from the head (or from ``dlogits``); fills every layer's grads; returns
+        dL/dx, or None with ``input_grad=False`` where the first layer can skip it (training)."""
         d = self.head.backward() if dlogits is None else dlogits
-        for layer in reversed(self.layers.values()):
+        layers = list(self.layers.values())
+        for layer in reversed(layers[1:]):
             d = layer.backward(d)
-        return self._unscale(d)
+        if not input_grad and isinstance(layers[0], Conv2D):
+            return layers[0].backward(d, need_dx=False)
+        return self._unscale(layers[0].backward(d))
 
     def _unscale(self, d):
         """The gradient w.r.t. the raw input, through ``input_scale``."""

@@ -44,6 +44,8 @@ def parse_args(argv):
                    help="epochs without a better validation error before lr is divided by 10")
     p.add_argument("--init", default=None, help="weight init std: a number (the paper: 0.01) or "
                    "'he'; default 'he' for the *_small nets, 0.01 otherwise")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="dropout probability of fc6/fc7 (default: the architecture's, 0.5)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--out", default=None, help="run folder (default runs/<arch>-<data>-<time>)")
     p.add_argument("--resume", default=None, help="a checkpoint.h5 (or its run folder) to continue")
@@ -66,6 +68,8 @@ def check_args(args):
         raise cli.UsageError("--momentum must be in [0, 1), got %r" % args.momentum)
     if args.weight_decay < 0:
         raise cli.UsageError("--weight-decay must be >= 0, got %r" % args.weight_decay)
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        raise cli.UsageError("--dropout must be in [0, 1), got %r" % args.dropout)
     if args.n_train is not None and args.n_train < 1:
         raise cli.UsageError("--n-train must be positive, got %d" % args.n_train)
     if args.init is not None and args.init != "he":
@@ -158,6 +162,10 @@ class Run:
             self.spec = spec_of(args.arch, n_classes, input_channels=3,
                                 init_std=init if init == "he" else float(init),
                                 input_scale=1 / 64 if init == "he" else 1.0)
+            if args.dropout is not None:
+                for _, kind, layer_args in self.spec["layers"]:
+                    if kind == "dropout":
+                        layer_args["p"] = args.dropout
             self.net = build(self.spec, seed=args.seed)
             self.state.update(lr=args.lr or SMALL_DEFAULTS["lr"], seed=args.seed, data=args.data,
                               data_args=self.data_args)
@@ -216,7 +224,7 @@ class Run:
                         "loss became %s at epoch %d, step %d (try a smaller --lr); the last good "
                         "checkpoint is %s" % (loss, epoch + 1, self.state["step"] + 1,
                                               self.checkpoint if os.path.exists(self.checkpoint) else "none"))
-                net.backward()
+                net.backward(input_grad=False)
                 opt.step()
                 self.state["step"] += 1
                 seen += len(y)

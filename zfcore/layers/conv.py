@@ -146,10 +146,14 @@ class Conv2D(Layer):
         self.cache = (x.shape, cols)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
+        """Fills grads; returns dL/dx, or None with ``need_dx=False`` (the first layer of a
+        training step has no use for it, and it costs a product and a col2im)."""
         x_shape, cols = self.cache
         W = self.params["W"]
         self.grads["W"], self.grads["b"] = conv_backward_params(dy, cols, W.shape)
+        if not need_dx:
+            return None
         return conv_backward_data(dy, W, x_shape, self.stride, self.pad)
 
     def deconv(self, r):
