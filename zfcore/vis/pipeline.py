@@ -7,6 +7,8 @@ import shutil
 
 import numpy as np
 
+from zfcore.backend import to_numpy
+
 from zfcore.vis.correspondence import correspondence_table, table_html
 from zfcore.vis.filters import dead_fraction, filters_figure, first_conv, high_freq_share, layer2_projections
 from zfcore.vis.geometry import conv_blocks, layer_number, top_conv_layer
@@ -65,7 +67,7 @@ def visualize(net, sample, out_dir, what=WHAT, run_dir=None, n_maps=16, occluder
     h = sample.inputs.hw[0]
     size = occluder or max(2, int(round(h * 0.25)))
     stride = stride or max(1, h // 16)
-    show_idx = _spread_classes(sample.labels, n_show)
+    show_idx = _spread_classes(sample.labels, n_show, _correct(net, sample, n_show * 20))
     ctx = dict(net=net, sample=sample, fig_dir=fig_dir, report=report, scores=scores, n_maps=n_maps,
                size=size, stride=stride, show_idx=show_idx, n_score=n_score, seed=seed, run_dir=run_dir)
     for step in [w for w in WHAT if w in what]:              # the report in the paper's order
@@ -77,10 +79,23 @@ def visualize(net, sample, out_dir, what=WHAT, run_dir=None, n_maps=16, occluder
     return report.write(out_dir), scores
 
 
-def _spread_classes(labels, n):
-    """Up to n image indices, first one per class (in class order), then the next ones."""
-    first = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
-    rest = [i for i in range(len(labels)) if i not in set(first)]
+def _correct(net, sample, n):
+    """(len(sample),) bool: True where the net classifies the image right (of the first n)."""
+    idx = np.arange(min(n, len(sample)))
+    pred = to_numpy(net.forward(sample.inputs.x(idx), train=False).argmax(axis=1))
+    ok = np.zeros(len(sample), dtype=bool)
+    ok[idx] = pred == np.asarray(sample.labels)[idx]
+    return ok
+
+
+def _spread_classes(labels, n, prefer=None):
+    """Up to n image indices, first one per class (in class order), then the next ones; among
+    each class's images those with ``prefer`` True come first (e.g. correctly classified ones,
+    as the paper's figures show)."""
+    prefer = np.ones(len(labels), dtype=bool) if prefer is None else prefer
+    order = np.concatenate([np.flatnonzero(prefer), np.flatnonzero(~prefer)])
+    first = [int(order[labels[order] == c][0]) for c in np.unique(labels)]
+    rest = [int(i) for i in order if i not in set(first)]
     return (first + rest)[:n]
 
 
