@@ -4,7 +4,7 @@ import pytest
 
 from tests.vis.plusnet import noise_images, plant
 from zfcore.vis import occlusion
-from zfcore.vis.probe import softmax
+from zfcore.layers.loss import softmax
 
 
 @pytest.mark.parametrize("size,stride", [(4, 2), (5, 3), (16, 1), (3, 5)])
@@ -52,6 +52,9 @@ def test_each_position_equals_a_forward_pass_of_that_occluded_copy(plus_net):
             logits = plus_net.forward(xo[None])
             p = softmax(logits)[0]
             assert res["prob"][a, b] == pytest.approx(float(p[0]), rel=1e-5)
+            z = logits[0].astype(np.float64)
+            logp = z[0] - z.max() - np.log(np.exp(z - z.max()).sum())
+            assert res["logp"][a, b] == pytest.approx(logp, rel=1e-5, abs=1e-6)
             assert res["top_class"][a, b] == int(np.argmax(p))
             pool2 = plus_net.forward(xo[None], until="pool2")
             assert res["activation"][a, b] == pytest.approx(float(pool2[0, 0].sum()), rel=1e-5)

@@ -9,7 +9,8 @@ import numpy as np
 
 from zfcore.backend import to_numpy, xp_of
 from zfcore.vis.geometry import conv_blocks, layer_number, penultimate_layer
-from zfcore.vis.probe import forward_collect, softmax
+from zfcore.layers.loss import softmax
+from zfcore.vis.probe import forward_collect
 from zfcore.vis.render import figure, save, show, to_rgb
 
 KINDS = ("translate", "scale", "rotate")

@@ -3,7 +3,8 @@ the classifier's output and the strongest top-layer feature map."""
 import numpy as np
 
 from zfcore.backend import to_numpy, xp_of
-from zfcore.vis.probe import forward_collect, softmax
+from zfcore.layers.loss import log_softmax
+from zfcore.vis.probe import forward_collect
 from zfcore.vis.render import figure, normalise, save, show
 
 
@@ -24,7 +25,7 @@ def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
     / stride) + 1 and j < W' likewise; the occluded copies run as batches of ``chunk``.
 
     Returns a dict of (H', W') numpy maps indexed by the corner: 'prob' (softmax probability of
-    ``label``), 'top_class' (argmax class), 'activation' (the sum over positions of the feature
+    ``label``), 'logp' (its log, which does not saturate in float32), 'top_class' (argmax class), 'activation' (the sum over positions of the feature
     map of ``layer`` that is strongest, i.e. holds the largest activation, on the unoccluded
     image), and 'channel' (that map's index, an int).
     """
@@ -41,6 +42,7 @@ def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
     fill = xp.asarray(np.asarray(fill, dtype=np.float32).reshape(-1, 1, 1))
     corners = [(i * stride, j * stride) for i in range(hp) for j in range(wp)]
     prob = np.empty(len(corners), dtype=np.float64)
+    logp = np.empty(len(corners), dtype=np.float64)
     top = np.empty(len(corners), dtype=np.int64)
     act = np.empty(len(corners), dtype=np.float64)
     for s in range(0, len(corners), chunk):
@@ -49,12 +51,14 @@ def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
         for b, (y0, x0) in enumerate(batch):
             xb[b, :, y0:y0 + size, x0:x0 + size] = fill
         outs = forward_collect(net, xb, want)
-        p = softmax(outs[last])
+        lp = log_softmax(outs[last])
+        p = xp.exp(lp)
         prob[s:s + len(batch)] = to_numpy(p[:, int(label)])
+        logp[s:s + len(batch)] = to_numpy(lp[:, int(label)])
         top[s:s + len(batch)] = to_numpy(p.argmax(axis=1))
         a = outs[layer][:, channel]
         act[s:s + len(batch)] = to_numpy(a.reshape(len(batch), -1).sum(axis=1))
-    return {"prob": prob.reshape(hp, wp), "top_class": top.reshape(hp, wp),
+    return {"prob": prob.reshape(hp, wp), "logp": logp.reshape(hp, wp), "top_class": top.reshape(hp, wp),
             "activation": act.reshape(hp, wp), "channel": channel}
 
 

@@ -92,14 +92,6 @@ def forward_collect(net, x, names):
     return out
 
 
-def softmax(logits):
-    """Row-wise softmax, stable (the max subtracted first)."""
-    xp = xp_of(logits)
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = xp.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def strongest(a):
     """Per image and channel of a (B, C, H, W): the largest value (B, C) and its row-major flat
     position (B, C) (the first one on ties). For a (B, D) layer the values themselves and 0."""

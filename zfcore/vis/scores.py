@@ -43,7 +43,9 @@ def occlusion_hits(net, x, labels, boxes, size, stride, fill=0.0, layer=None, pr
     centres = occluder_centres(x.shape[2:], size, stride)
     hits, chance = [], []
     for k in range(x.shape[0]):
-        prob = occlusion(net, x[k], int(labels[k]), size, stride, fill, layer)["prob"]
+        # log P ranks the positions as P does, without P's float32 saturation at 1.0 (which
+        # would tie every position of a confident net)
+        prob = occlusion(net, x[k], int(labels[k]), size, stride, fill, layer)["logp"]
         tied = prob <= prob.min() + 1e-6 * max(prob.max() - prob.min(), 1e-12)
         hits.append(float(inside(boxes[k], centres[tied]).mean()))
         chance.append(float(inside(boxes[k], centres).mean()))
