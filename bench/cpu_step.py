@@ -133,7 +133,7 @@ def our_phases(net, x, labels):
 
     def step():
         net.loss(net.forward(x, train=True), labels)
-        net.backward()
+        net.backward(input_grad=False)   # as the peer: no gradient for the images
         update()
 
     return {"forward": forward, "step": step}
