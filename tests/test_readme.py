@@ -1,0 +1,25 @@
+"""The README's teaching example runs and prints what its comments say."""
+import contextlib
+import io
+import os
+import re
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+
+
+def test_maxpool_example_prints_what_the_readme_says():
+    text = open(README).read()
+    block = re.search(r"```python\n(import numpy as np\nfrom zfcore.layers import MaxPool2D.*?)```", text, re.S)
+    assert block, "the MaxPool2D example is missing from the README"
+    code = block.group(1)
+    assert len(code.strip().splitlines()) <= 10
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})
+    numbers = [float(v) for v in re.findall(r"-?\d+\.?", out.getvalue())]
+    # maxima 9 9 / 9 9; switches 4 6 / 2 0 (the tie in the first window goes to the first 9);
+    # gradient 1 and 3 at the two 9s; unpooled values 9 and 27 there
+    assert numbers[:8] == [9, 9, 9, 9, 4, 6, 2, 0]
+    grad, unpooled = numbers[8:24], numbers[24:40]
+    assert grad[5] == 1 and grad[10] == 3 and sum(grad) == 4
+    assert unpooled[5] == 9 and unpooled[10] == 27 and sum(unpooled) == 36
