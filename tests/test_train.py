@@ -40,8 +40,8 @@ def test_interrupted_then_resumed_run_ends_with_the_same_weights(tmp_path):
         np.testing.assert_array_equal(a.velocity[key], b.velocity[key], err_msg=key)
     with open(os.path.join(parts, "metrics.csv")) as f:
         assert [line.split(",")[0] for line in f.read().split()] == ["epoch", "1", "2"]
-    for name in ("best.h5", "metrics.csv"):
-        assert os.path.exists(os.path.join(whole, name))
+    for name in ("best.h5", "metrics.csv", "figures/evolution_relu1.png", "figures/evolution_relu5.png"):
+        assert os.path.exists(os.path.join(whole, name)), name
 
 
 def test_bad_arguments(capsys, tmp_path):

@@ -54,8 +54,9 @@ def parse_args(argv):
     p.add_argument("--resume", default=None, help="a checkpoint.h5 (or its run folder) to continue")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-train", type=int, default=None, help="synthetic: number of training images")
-    p.add_argument("--evolution", action="store_true",
-                   help="record the feature evolution figure (Z&F Fig. 4) after each epoch")
+    p.add_argument("--evolution", action=argparse.BooleanOptionalAction, default=True,
+                   help="record the feature evolution figures (Z&F Fig. 4) after each epoch, "
+                   "into <out>/figures (default on; under a second an epoch on the small net)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
