@@ -28,7 +28,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import zfcore.models  # noqa: E402
-from zfcore.layers import LRN, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU  # noqa: E402
+from peers import torch_model  # noqa: E402
+from zfcore.layers import Conv2D, Linear  # noqa: E402
 
 CONFIGS = {
     # name: (builder, num_classes, batch, input (C, H, W))
@@ -140,38 +141,6 @@ def our_phases(net, x, labels):
 
 
 # -- the peer ----------------------------------------------------------------------------------
-def torch_model(net):
-    """The same layers as a torch.nn.Sequential, holding copies of our weights."""
-    import torch
-    from torch import nn
-    mods = []
-    for layer in net.layers.values():
-        if isinstance(layer, Conv2D):
-            m = nn.Conv2d(layer.c_in, layer.c_out, layer.k, layer.stride, layer.pad)
-        elif isinstance(layer, Linear):
-            m = nn.Linear(layer.d_in, layer.d_out)
-        elif isinstance(layer, ReLU):
-            m = nn.ReLU()
-        elif isinstance(layer, MaxPool2D):
-            m = nn.MaxPool2d(layer.k, layer.stride, ceil_mode=layer.ceil_mode)
-        elif isinstance(layer, LRN):
-            # PyTorch divides alpha by size; ours does not.
-            m = nn.LocalResponseNorm(layer.size, alpha=layer.size * layer.alpha, beta=layer.beta,
-                                     k=layer.k)
-        elif isinstance(layer, Dropout):
-            m = nn.Dropout(layer.p)
-        elif isinstance(layer, Flatten):
-            m = nn.Flatten()
-        else:
-            raise TypeError("no torch twin for %r" % (layer,))
-        if layer.params:
-            with torch.no_grad():
-                m.weight.copy_(torch.from_numpy(layer.params["W"]))
-                m.bias.copy_(torch.from_numpy(layer.params["b"]))
-        mods.append(m)
-    return nn.Sequential(*mods)
-
-
 def rel_err(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))

@@ -21,6 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from zfcore.backend import cupy_or_none  # noqa: E402
+from peers import import_torch  # noqa: E402
 
 # The bars (PyTorch on an H100, measured before this backend existed), in ms.
 BARS = {
@@ -50,17 +51,6 @@ def main():
     bench.summary()
 
 
-def import_torch():
-    try:
-        import torch
-        if not torch.cuda.is_available():
-            return None
-    except ImportError:
-        return None
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.benchmark = True
-    return torch
 
 
 class Bench:

@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import zfcore.models  # noqa: E402
 from zfcore.backend import cupy_or_none  # noqa: E402
-from zfcore.layers import LRN, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU  # noqa: E402
+from peers import import_torch, torch_model  # noqa: E402
+from zfcore.layers import Conv2D, Linear  # noqa: E402
 from zfcore.optim import SGD  # noqa: E402
 
 BARS_MS = {"forward": 10.6 * 1.25, "step": 32.2 * 1.25}  # the issue's: within 1.25x of PyTorch's
@@ -38,7 +39,7 @@ def main():
     torch = import_torch()
 
     net = zfcore.models.zfnet(1000)
-    model = torch_twin(net, torch) if torch else None  # from the NumPy weights, before moving
+    model = torch_model(net).cuda() if torch else None  # from the NumPy weights, before moving
     net.to("cupy")
     rng = np.random.default_rng(0)
     x = cp.asarray(rng.standard_normal((args.batch, 3, 224, 224), dtype=np.float32))
@@ -73,17 +74,6 @@ def main():
         sys.exit("correctness check against the PyTorch twin FAILED (see above)")
 
 
-def import_torch():
-    try:
-        import torch
-        if not torch.cuda.is_available():
-            return None
-    except ImportError:
-        return None
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.benchmark = True
-    return torch
 
 
 def cuda_ms(cp, fn, repeat, warmup=3):
@@ -120,34 +110,6 @@ def gemm_flops(net, batch):
     return fwd, 3 * fwd
 
 
-def torch_twin(net, torch):
-    """The same layers as a torch.nn.Sequential on the GPU, holding copies of our weights."""
-    from torch import nn
-    mods = []
-    for layer in net.layers.values():
-        if isinstance(layer, Conv2D):
-            m = nn.Conv2d(layer.c_in, layer.c_out, layer.k, layer.stride, layer.pad)
-        elif isinstance(layer, Linear):
-            m = nn.Linear(layer.d_in, layer.d_out)
-        elif isinstance(layer, ReLU):
-            m = nn.ReLU()
-        elif isinstance(layer, MaxPool2D):
-            m = nn.MaxPool2d(layer.k, layer.stride, ceil_mode=layer.ceil_mode)
-        elif isinstance(layer, LRN):  # PyTorch divides alpha by size; ours does not
-            m = nn.LocalResponseNorm(layer.size, alpha=layer.size * layer.alpha, beta=layer.beta,
-                                     k=layer.k)
-        elif isinstance(layer, Dropout):
-            m = nn.Dropout(layer.p)
-        elif isinstance(layer, Flatten):
-            m = nn.Flatten()
-        else:
-            raise TypeError("no torch twin for %r" % (layer,))
-        if layer.params:
-            with torch.no_grad():
-                m.weight.copy_(torch.from_numpy(np.asarray(layer.params["W"])))
-                m.bias.copy_(torch.from_numpy(np.asarray(layer.params["b"])))
-        mods.append(m)
-    return nn.Sequential(*mods).cuda()
 
 
 def rel_err(a, b):

@@ -14,7 +14,6 @@ import os
 import sys
 import time
 
-import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
@@ -97,7 +96,7 @@ def main(argv=None):
     if not args.no_torch:
         try:
             import torch
-            from cpu_step import torch_model
+            from peers import torch_model
             torch.manual_seed(args.seed)
             torch.set_num_threads(os.cpu_count())
             model = torch_model(net)
