@@ -1,5 +1,6 @@
 """What every command-line entry point shares: one clear line and a non-zero exit for a user's
 mistake, never a traceback."""
+import os
 import sys
 
 
@@ -24,8 +25,8 @@ def user_errors():
 
 
 def run(main, argv=None, prog="zfcore"):
-    """Call ``main(argv)``; turn a user error into ``prog: error: <one line>`` and exit 2, and
-    Ctrl-C into exit 130."""
+    """Call ``main(argv)``; turn a user error into ``prog: error: <one line>`` and exit 2, Ctrl-C
+    into exit 130, and a closed output pipe into a quiet exit 141."""
     try:
         return main(argv)
     except user_errors() as e:
@@ -35,3 +36,6 @@ def run(main, argv=None, prog="zfcore"):
     except KeyboardInterrupt:
         print("%s: interrupted" % prog, file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # e.g. piped into `head`: stop quietly, as command-line tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
