@@ -53,7 +53,7 @@ def parse_args(argv):
     p.add_argument("--out", default=None, help="run folder (default runs/<arch>-<data>-<time>)")
     p.add_argument("--resume", default=None, help="a checkpoint.h5 (or its run folder) to continue")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-train", type=int, default=None, help="synthetic: number of training images")
+    p.add_argument("--n-train", type=int, default=None, help="train on the first N images of the training split (val and test stay whole)")
     p.add_argument("--evolution", action=argparse.BooleanOptionalAction, default=True,
                    help="record the feature evolution figures (Z&F Fig. 4) after each epoch, "
                    "into <out>/figures (default on; under a second an epoch on the small net)")
@@ -97,11 +97,9 @@ def resolve_device(name):
 
 
 def data_args(args, spec_input):
-    """Keyword arguments of ``open_dataset`` for this run (stored in the checkpoint)."""
-    kw = {"seed": args.seed, "size": _stored_size(args.data, spec_input[1])}
-    if args.n_train is not None:
-        kw["n"] = args.n_train
-    return kw
+    """Keyword arguments of ``open_dataset`` for every split of this run (kept in the checkpoint;
+    ``--n-train`` is kept apart: it limits the training split only)."""
+    return {"seed": args.seed, "size": _stored_size(args.data, spec_input[1])}
 
 
 def _stored_size(source, crop):
@@ -147,12 +145,13 @@ class Run:
             args.arch, args.data, args.seed = ck.spec["arch"], ck.data, ck.state["seed"]
             self.out = args.out or ck.run_dir
             self.data_args = ck.state["data_args"]
+            args.n_train = ck.state.get("n_train")
         else:
             args.arch = args.arch or SMALL_DEFAULTS["arch"]
             args.data = args.data or SMALL_DEFAULTS["data"]
             self.out = args.out or default_out(args.arch, args.data)
             self.data_args = data_args(args, SPECS[args.arch]["input"])
-        self.train_ds = open_dataset(args.data, "train", **self.data_args)
+        self.train_ds = open_dataset(args.data, "train", n=args.n_train, **self.data_args)
         self.val_ds = open_dataset(args.data, "val", **self.data_args)
         n_classes = len(self.train_ds.class_names)
         if args.resume:
@@ -176,7 +175,7 @@ class Run:
                         layer_args["p"] = dropout
             self.net = build(self.spec, seed=args.seed)
             self.state.update(lr=args.lr or SMALL_DEFAULTS["lr"], seed=args.seed, data=args.data,
-                              data_args=self.data_args)
+                              data_args=self.data_args, n_train=args.n_train)
         self.check_images_fit()
         self.net.to(self.device)
         self.opt = SGD(self.net, self.state["lr"], args.momentum, args.weight_decay)
