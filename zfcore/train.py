@@ -53,7 +53,8 @@ def parse_args(argv):
     p.add_argument("--out", default=None, help="run folder (default runs/<arch>-<data>-<time>)")
     p.add_argument("--resume", default=None, help="a checkpoint.h5 (or its run folder) to continue")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-train", type=int, default=None, help="train on the first N images of the training split (val and test stay whole)")
+    p.add_argument("--n-train", type=int, default=None,
+                   help="train on the first N images of the training split (val and test stay whole)")
     p.add_argument("--evolution", action=argparse.BooleanOptionalAction, default=True,
                    help="record the feature evolution figures (Z&F Fig. 4) after each epoch, "
                    "into <out>/figures (default on; under a second an epoch on the small net)")
