@@ -4,7 +4,7 @@ from collections import OrderedDict
 import numpy as np
 
 from zfcore.backend import to_device, xp_of
-from zfcore.layers import LRN, Conv2D, ReLU, SoftmaxCrossEntropy
+from zfcore.layers import SoftmaxCrossEntropy
 
 PROJECT_MODES = ("deconv", "backprop", "guided")
 
@@ -47,9 +47,8 @@ class Net:
         layers = list(self.layers.values())
         for layer in reversed(layers[1:]):
             d = layer.backward(d)
-        if not input_grad and isinstance(layers[0], Conv2D):
-            return layers[0].backward(d, need_dx=False)
-        return self._unscale(layers[0].backward(d))
+        d = layers[0].backward(d, need_dx=input_grad)
+        return self._unscale(d) if input_grad else None
 
     def _unscale(self, d):
         """The gradient w.r.t. the raw input, through ``input_scale``."""
@@ -126,15 +125,7 @@ class Net:
         """Send signal r from ``layer``'s output down to the pixels, after a forward pass."""
         names = list(self.layers)
         for name in reversed(names[:names.index(layer) + 1]):
-            lay = self.layers[name]
-            if isinstance(lay, ReLU):
-                r = {"deconv": lay.deconv, "backprop": lay.backward, "guided": lay.guided}[mode](r)
-            elif isinstance(lay, LRN) and mode != "deconv":
-                r = lay.backward(r)
-            else:
-                # conv (transposed filters), pool (unpool = max-pool's backward), linear, flatten
-                # and dropout go down the same way in all three modes.
-                r = lay.deconv(r)
+            r = self.layers[name].down(r, mode)
         return self._unscale(r)
 
 

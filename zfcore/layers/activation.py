@@ -40,7 +40,7 @@ class ReLU(Layer):
         self.cache = x
         return relu_forward(x)
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         return relu_backward(dy, self.cache)
 
     def deconv(self, r):
@@ -48,6 +48,12 @@ class ReLU(Layer):
 
     def guided(self, r):
         return relu_guided(r, self.cache)
+
+    def down(self, r, mode="deconv"):
+        """deconv: ``max(r, 0)``; backprop: ``r * (x > 0)``; guided: both."""
+        if mode == "deconv":
+            return self.deconv(r)
+        return self.backward(r) if mode == "backprop" else self.guided(r)
 
 
 # -- GPU: kernels/activation.cu ---------------------------------------------------------------

@@ -38,7 +38,7 @@ class Dropout(Layer):
         self.mask = dropout_mask(x.shape, self.p, self.rng, xp_of(x), x.dtype)
         return x * self.mask
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         if self.mask_seed is not None:
             return dropout_gpu(dy, self.p, self.mask_seed)
         return dy if self.mask is None else dy * self.mask

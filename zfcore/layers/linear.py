@@ -12,7 +12,7 @@ class Flatten(Layer):
         self.cache = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         return dy.reshape((dy.shape[0],) + tuple(self.cache[1:]))
 
     deconv = backward
@@ -37,7 +37,7 @@ class Linear(Layer):
         self.cache = x
         return x @ self.params["W"].T + self.params["b"]
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         x = self.cache
         # dW is written into the previous backward's array when it fits: a fresh one every step
         # (fc6: 150 MB) costs more in page faults than the product itself

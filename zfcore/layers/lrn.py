@@ -73,7 +73,7 @@ class LRN(Layer):
         self.cache = (x, y, d)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         x, y, d = self.cache
         if d is None:
             return _lrn_backward_gpu(dy, x, None, self.size, self.alpha, self.beta, self.k)
@@ -81,6 +81,10 @@ class LRN(Layer):
 
     def deconv(self, r):
         return r
+
+    def down(self, r, mode="deconv"):
+        """The deconvnet skips LRN; backprop and guided backprop take its true gradient."""
+        return r if mode == "deconv" else self.backward(r)
 
     def describe(self):
         return "size=%d, alpha=%g, beta=%g, k=%g" % (self.size, self.alpha, self.beta, self.k)

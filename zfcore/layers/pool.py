@@ -119,7 +119,7 @@ class MaxPool2D(Layer):
         self.cache = x.shape
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         return unpool(dy, self.switches, self.cache, self.k, self.stride)
 
     def deconv(self, r):
