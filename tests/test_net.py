@@ -171,6 +171,33 @@ def test_keep_activations_all_position_and_ties():
     assert r[0, 0, 0, 0] == 5.0 and np.count_nonzero(r) == 1
 
 
+def test_keep_activations_per_row_positions():
+    a = distinct((2, 3, 4, 4), 3)
+    r = keep_activations(a, [2, 0], (np.array([1, 3]), np.array([0, 2])))
+    expect = np.zeros_like(a)
+    expect[0, 2, 1, 0], expect[1, 0, 3, 2] = a[0, 2, 1, 0], a[1, 0, 3, 2]
+    np.testing.assert_array_equal(r, expect)
+    with pytest.raises(ValueError):
+        keep_activations(a, [2, 0], (np.array([1, 4]), np.array([0, 2])))
+
+
+def test_forward_keep_returns_the_named_outputs_of_one_pass():
+    """keep=[...] gives each named layer's output as the layer-by-layer run computes it, with
+    the input scale applied first."""
+    net = models.zfnet_small(num_classes=5, size=32, seed=4)
+    net.input_scale = 0.5
+    x = np.random.default_rng(5).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    outs = net.forward(x, keep=["relu1", "pool5", "fc8"])
+    assert list(outs) == ["relu1", "pool5", "fc8"]
+    a = 0.5 * x
+    for name, layer in net.layers.items():
+        a = layer.forward(a)
+        if name in outs:
+            np.testing.assert_array_equal(outs[name], a, err_msg=name)
+    with pytest.raises(KeyError):
+        net.forward(x, keep=["relu1", "nope"])
+
+
 def test_keep_activations_fully_connected_keeps_the_unit():
     a = distinct((3, 6), 2)
     r = keep_activations(a, [5, 0, 5], "max")

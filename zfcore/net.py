@@ -25,16 +25,31 @@ class Net:
         self.input_scale = float((spec or {}).get("input_scale", 1.0))
 
     # -- training -----------------------------------------------------------------------------
-    def forward(self, x, train=False, until=None):
-        """Run the layers in order; stop after layer ``until`` if given (its output is returned)."""
-        if until is not None and until not in self.layers:
-            raise KeyError("no layer named %r (layers: %s)" % (until, ", ".join(self.layers)))
+    def forward(self, x, train=False, until=None, keep=None):
+        """Run the layers in order on x (N, C, H, W), after multiplying it by ``input_scale``.
+
+        Returns the last layer's output; with ``until``, the output of that layer (the pass stops
+        there); with ``keep`` (a list of layer names), {name: output} of those layers from one
+        pass, which stops after the deepest of them. This is the only way into the layers:
+        training, evaluation, projections and every analysis call it.
+        """
+        names = [until] if until is not None else list(keep or [])
+        missing = [name for name in names if name not in self.layers]
+        if missing:
+            raise KeyError("no layer named %s (layers: %s)"
+                           % (", ".join(map(repr, missing)), ", ".join(self.layers)))
+        want = set(names)
         if self.input_scale != 1.0:
             x = x * x.dtype.type(self.input_scale)
+        out = {}
         for name, layer in self.layers.items():
             x = layer.forward(x, train=train)
-            if name == until:
-                break
+            if name in want:
+                out[name] = x
+                if len(out) == len(want):
+                    break
+        if keep is not None:
+            return out
         return x
 
     def loss(self, logits, labels):
@@ -101,28 +116,48 @@ class Net:
         filters: the deconvnet), ``'backprop'`` (the true gradient, times the activation), or
         ``'guided'`` (guided backprop). (image, channel) pairs run as one batch, ``chunk`` at a time.
         """
-        if mode not in PROJECT_MODES:
-            raise ValueError("mode must be one of %s, got %r" % (PROJECT_MODES, mode))
-        names = list(self.layers)
-        if layer not in self.layers:
-            raise KeyError("no layer named %r (layers: %s)" % (layer, ", ".join(names)))
         channels = [channel] if np.isscalar(channel) else list(channel)
         xp = xp_of(x)
         n, k = x.shape[0], len(channels)
-        pairs = [(i, c) for i in range(n) for c in channels]
-        out = xp.empty((n * k,) + tuple(x.shape[1:]), dtype=x.dtype)
-        for start in range(0, len(pairs), chunk):
-            batch = pairs[start:start + chunk]
-            img = xp.asarray([i for i, _ in batch])
-            ch = [c for _, c in batch]
-            a = self.forward(x[img], train=False, until=layer)
-            r = keep_activations(a, ch, position)
-            out[start:start + len(batch)] = self.down(r, layer, mode)
+        rows = xp.asarray(np.repeat(np.arange(n), k))
+        if isinstance(position, str):
+            i = j = position
+        else:
+            i, j = np.full(n * k, position[0]), np.full(n * k, position[1])
+        out = self.project_units(x[rows], layer, np.tile(channels, n), i, j, mode, chunk)
         out = out.reshape((n, k) + tuple(x.shape[1:]))
         return out[:, 0] if np.isscalar(channel) else out
 
+    def project_units(self, x, layer, channels, i="max", j=None, mode="deconv", chunk=64):
+        """Project single units to pixel space (Z&F Sec. 2.1), one per row, batched.
+
+        x (B, 3, H, W): row b's image; ``channels`` (B,): the feature map of row b; ``i``, ``j``
+        (B,): the unit's position in ``layer``'s output, or ``i='max'`` (that map's strongest
+        activation in row b's image) or ``i='all'`` (the whole map). Every other activation of
+        the layer is zeroed, the kept ones keep their value, and the signal goes down to the
+        pixels (``mode`` as in ``project``). Returns (B, 3, H, W) on x's device, ``chunk`` rows
+        per forward pass.
+        """
+        if mode not in PROJECT_MODES:
+            raise ValueError("mode must be one of %s, got %r" % (PROJECT_MODES, mode))
+        if layer not in self.layers:
+            raise KeyError("no layer named %r (layers: %s)" % (layer, ", ".join(self.layers)))
+        xp = xp_of(x)
+        channels = np.asarray(channels).reshape(-1)
+        if len(channels) != x.shape[0]:
+            raise ValueError("project_units: %d channels for %d images" % (len(channels), x.shape[0]))
+        out = xp.empty(x.shape, dtype=x.dtype)
+        for s in range(0, x.shape[0], chunk):
+            e = min(s + chunk, x.shape[0])
+            a = self.forward(x[s:e], train=False, until=layer)
+            at = i if isinstance(i, str) else (np.asarray(i).reshape(-1)[s:e],
+                                                np.asarray(j).reshape(-1)[s:e])
+            out[s:e] = self.down(keep_activations(a, channels[s:e], at), layer, mode)
+        return out
+
     def down(self, r, layer, mode="deconv"):
-        """Send signal r from ``layer``'s output down to the pixels, after a forward pass."""
+        """Send signal r from ``layer``'s output down to the pixels, after a forward pass: each
+        layer's ``down(r, mode)`` in reverse order, then through ``input_scale``."""
         names = list(self.layers)
         for name in reversed(names[:names.index(layer) + 1]):
             r = self.layers[name].down(r, mode)
@@ -132,28 +167,34 @@ class Net:
 def keep_activations(a, channels, position):
     """Zero every activation of ``a`` except, in row b, channel ``channels[b]`` at ``position``.
 
-    a (B, C, H, W) or (B, D); ``position``: 'max' (that channel's strongest value), (i, j), or
-    'all' (the whole map). The kept values keep their value.
+    a (B, C, H, W) or (B, D); ``position``: 'max' (that channel's strongest value, the first in
+    row-major order on ties), 'all' (the whole map), (i, j) (one place for every row), or a pair
+    of (B,) arrays (a place per row). The kept values keep their value. For a (B, D) layer the
+    unit is the channel and the position is ignored.
     """
     xp = xp_of(a)
     b = a.shape[0]
     rows = xp.arange(b)
-    ch = xp.asarray(channels)
+    ch = xp.asarray(np.asarray(channels))
     r = xp.zeros_like(a)
     if a.ndim == 2:  # a fully connected layer: the unit is the channel
         r[rows, ch] = a[rows, ch]
         return r
     maps = a[rows, ch]                                          # (B, H, W)
-    if position == "all":
+    if isinstance(position, str) and position == "all":
         r[rows, ch] = maps
         return r
-    if position == "max":
+    if isinstance(position, str):
+        if position != "max":
+            raise ValueError("position must be 'max', 'all' or (i, j), got %r" % (position,))
         flat = maps.reshape(b, -1).argmax(axis=1)               # first maximum in row-major order
         i, j = flat // maps.shape[2], flat % maps.shape[2]
     else:
-        i, j = position
-        if not (0 <= i < maps.shape[1] and 0 <= j < maps.shape[2]):
-            raise ValueError("position %r outside the %dx%d map" % (position, maps.shape[1], maps.shape[2]))
-        i, j = xp.full(b, i), xp.full(b, j)
+        i, j = (np.broadcast_to(np.asarray(v), (b,)) for v in position)
+        if not ((0 <= i).all() and (i < maps.shape[1]).all() and (0 <= j).all()
+                and (j < maps.shape[2]).all()):
+            raise ValueError("position %r outside the %dx%d map"
+                             % (position, maps.shape[1], maps.shape[2]))
+        i, j = xp.asarray(i), xp.asarray(j)
     r[rows, ch, i, j] = a[rows, ch, i, j]
     return r

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from zfcore.vis.probe import Inputs, keep_units
+from zfcore.vis.probe import Inputs
 
 
 def test_from_images_crops_subtracts_the_mean_and_goes_back():
@@ -21,11 +21,3 @@ def test_from_images_crops_subtracts_the_mean_and_goes_back():
     with pytest.raises(ValueError):
         Inputs.from_images(images, mean, crop=12)
 
-
-def test_keep_units_keeps_one_value_per_row():
-    a = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4) + 1
-    r = keep_units(a, [2, 0], [1, 3], [0, 2])
-    assert np.count_nonzero(r) == 2
-    assert r[0, 2, 1, 0] == a[0, 2, 1, 0] and r[1, 0, 3, 2] == a[1, 0, 3, 2]
-    f = keep_units(a.reshape(2, -1), [5, 7])
-    assert np.count_nonzero(f) == 2 and f[1, 7] == a.reshape(2, -1)[1, 7]

@@ -3,7 +3,7 @@ places, with the right patches; their projections sit on the pattern."""
 import numpy as np
 
 from tests.vis.plusnet import PLUS, noise_images, plant
-from zfcore.vis.probe import Inputs, project_units
+from zfcore.vis.probe import Inputs
 from zfcore.vis.render import normalise
 from zfcore.vis.topk import RunningTopK, project_top, top_activations
 
@@ -62,7 +62,7 @@ def test_projection_concentrates_on_the_pattern(plus_net):
     plant(x[0], 9, 5, 1.2)
     plant(x[1], 4, 11, 1.0)
     for layer in ("relu1", "pool1", "relu2", "pool2"):
-        r = project_units(plus_net, x, layer, [0, 0])
+        r = plus_net.project_units(x, layer, [0, 0])
         energy = (r ** 2).sum(axis=1)
         for k, (i, j) in enumerate([(9, 5), (4, 11)]):
             on = energy[k, i - 1:i + 2, j - 1:j + 2].sum()
@@ -70,11 +70,16 @@ def test_projection_concentrates_on_the_pattern(plus_net):
             assert np.argmax(energy[k]) // 16 in (i - 1, i, i + 1)
 
 
-def test_project_units_matches_net_project_at_the_max(plus_net):
-    x = planted_set()[:12]
-    ours = project_units(plus_net, x, "relu2", [0] * 12)
-    theirs = plus_net.project(x, "relu2", 0, position="max")
-    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+def test_project_units_batched_equals_one_image_at_a_time(plus_net):
+    """Rows of one batch, each its own (image, map, position), against each projected alone."""
+    x = planted_set()[:6]
+    channels, i, j = [0, 1, 0, 2, 3, 0], [1, 2, 0, 3, 1, 2], [0, 3, 2, 1, 1, 2]
+    ours = plus_net.project_units(x, "relu2", channels, i, j, chunk=4)
+    for b in range(6):
+        alone = plus_net.project(x[b:b + 1], "relu2", channels[b], position=(i[b], j[b]))
+        np.testing.assert_allclose(ours[b], alone[0], rtol=1e-5, atol=1e-6)
+    at_max = plus_net.project_units(x, "relu2", [0] * 6, "max")
+    np.testing.assert_allclose(at_max, plus_net.project(x, "relu2", 0), rtol=1e-5, atol=1e-6)
 
 
 def test_normalise_zero_is_grey_and_peak_reaches_the_end():

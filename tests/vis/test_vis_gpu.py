@@ -4,7 +4,7 @@ import pytest
 
 from tests.vis.plusnet import make_plus_net, noise_images, plant
 from zfcore.backend import cupy_or_none, to_numpy
-from zfcore.vis import EvolutionRecorder, Inputs, occlusion, project_units, top_activations
+from zfcore.vis import EvolutionRecorder, Inputs, occlusion, top_activations
 from zfcore.vis.correspondence import delta, mask_boxes
 from zfcore.vis.invariance import invariance_curves
 
@@ -33,8 +33,8 @@ def test_topk_projection_occlusion_on_gpu(tmp_path):
     for name in t_ref:
         assert t_dev[name].image.tolist() == t_ref[name].image.tolist()
         np.testing.assert_allclose(t_dev[name].values, t_ref[name].values, rtol=TOL, atol=TOL)
-    r_ref = project_units(ref, x, "pool2", [0] * 12)
-    r_dev = to_numpy(project_units(dev, xd, "pool2", [0] * 12))
+    r_ref = ref.project_units(x, "pool2", [0] * 12)
+    r_dev = to_numpy(dev.project_units(xd, "pool2", [0] * 12))
     np.testing.assert_allclose(r_dev, r_ref, rtol=TOL, atol=TOL * np.abs(r_ref).max())
     o_ref = occlusion(ref, x[4], 0, 4, 2, layer="pool2")
     o_dev = occlusion(dev, xd[4], 0, 4, 2, layer="pool2")

@@ -21,10 +21,10 @@ from zfcore.vis.filters import compare_architectures, dead_fraction, high_freq_s
 from zfcore.vis.geometry import receptive_fields
 from zfcore.vis.invariance import invariance_curves
 from zfcore.vis.occlude import occlusion
-from zfcore.vis.probe import Inputs, project_units
+from zfcore.vis.probe import Inputs
 from zfcore.vis.scores import occlusion_hits, projection_in_mask
 from zfcore.vis.topk import top_activations
 
 __all__ = ["occlusion", "EvolutionRecorder", "top_activations", "invariance_curves", "correspondence_table",
            "compare_architectures", "dead_fraction", "high_freq_share", "occlusion_hits",
-           "projection_in_mask", "receptive_fields", "Inputs", "project_units"]
+           "projection_in_mask", "receptive_fields", "Inputs"]

@@ -14,15 +14,15 @@ import numpy as np
 
 from zfcore.backend import to_numpy, xp_of
 from zfcore.vis.geometry import penultimate_layer, top_conv_layer
-from zfcore.vis.probe import forward_collect
 
 PARTS = ("top-left", "top-right", "bottom-left", "bottom-right")
 
 
-def sign_hamming_sum(eps):
-    """sum_{i != j} H(sign(eps_i), sign(eps_j)) for eps (n, D), as a float."""
+def sign_hamming_sum(eps, tol=0.0):
+    """sum_{i != j} H(sign(eps_i), sign(eps_j)) for eps (n, D), as a float; entries with
+    |eps| <= tol count as sign 0 (no change)."""
     xp = xp_of(eps)
-    s = xp.sign(eps)
+    s = xp.sign(eps) * (xp.abs(eps) > tol)
     d = s.shape[1]
     same = 0.0
     for v in (-1, 0, 1):
@@ -37,27 +37,37 @@ def features(net, x, layers, chunk=64):
     xp = xp_of(x)
     parts = {name: [] for name in layers}
     for s in range(0, x.shape[0], chunk):
-        outs = forward_collect(net, x[s:s + chunk], layers)
+        outs = net.forward(x[s:s + chunk], keep=layers)
         for name in layers:
             parts[name].append(outs[name].reshape(outs[name].shape[0], -1))
     return {name: xp.concatenate(p, axis=0) for name, p in parts.items()}
 
 
-def delta(net, x, x_masked, layers, chunk=64, ref=None):
+def delta(net, x, x_masked, layers, chunk=64, ref=None, rel_tol=1e-5):
     """{layer: Delta_l / (n (n-1) D)} for images x (n, 3, H, W) and their masked copies
     x_masked (n, 3, H, W), or several sets of them (V, n, 3, H, W) -> {layer: (V,) array}.
-    ``ref``: the features of x, if already computed."""
+    ``ref``: the features of x, if already computed (by ``features`` with the same ``chunk``).
+
+    The measure counts changes the mask made, not floating-point noise, in two ways: every set
+    of masked copies runs in exactly the batches the originals ran in (same sizes, same rows),
+    so a feature the mask cannot reach is computed by the same operations and its difference is
+    exactly 0; and a difference counts as a sign only above ``rel_tol`` times the layer's
+    largest |feature| on the originals (for devices whose products are not reproducible).
+    """
     ref = ref if ref is not None else features(net, x, layers, chunk)
     n = x.shape[0]
     many = x_masked.ndim == 5
-    masked = features(net, x_masked.reshape((-1,) + tuple(x.shape[1:])), layers, chunk)
-    out = {}
-    for name in layers:
-        eps = ref[name][None] - masked[name].reshape((-1,) + tuple(ref[name].shape))   # (V, n, D)
-        d = eps.shape[2]
-        vals = [sign_hamming_sum(e) / max(n * (n - 1) * d, 1) for e in eps]
-        out[name] = np.array(vals) if many else vals[0]
-    return out
+    sets = x_masked if many else x_masked[None]
+    xp = xp_of(x)
+    tol = {name: rel_tol * float(to_numpy(xp.abs(ref[name]).max())) for name in layers}
+    vals = {name: [] for name in layers}
+    for xm in sets:
+        masked = features(net, xm, layers, chunk)                 # the originals' batches
+        for name in layers:
+            d = ref[name].shape[1]
+            h = sign_hamming_sum(ref[name] - masked[name], tol[name])
+            vals[name].append(h / max(n * (n - 1) * d, 1))
+    return {name: np.array(v) if many else v[0] for name, v in vals.items()}
 
 
 def mask_boxes(x, boxes, fill=0.0):
@@ -124,7 +134,7 @@ def correspondence_table(net, groups, parts=PARTS, layers=None, n_random=5, seed
                 variants.append(mask_boxes(x, random_boxes(pb, hw, rng), fill))
                 rows_of.append("random")
         xp = xp_of(x)
-        d = delta(net, x, xp.stack(variants), layers, ref=ref)   # every variant in one batched run
+        d = delta(net, x, xp.stack(variants), layers, ref=ref)
         for name in layers:
             for row, v in zip(rows_of, d[name]):
                 rows[row][name].append(float(v))

@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from zfcore.vis.geometry import conv_blocks, layer_number, receptive_fields, rf_boxes
-from zfcore.vis.probe import Inputs, project_units
+from zfcore.vis.probe import Inputs
 from zfcore.vis.render import crop, figure, mosaic, normalise, save, show
 from zfcore.vis.topk import top_activations
 
@@ -55,8 +55,8 @@ class EvolutionRecorder:
         for name in self.layers:
             top, maps = tops[name], self.maps[name]
             img, ii, jj = top.image[maps, 0], top.i[maps, 0], top.j[maps, 0]
-            r = project_units(self.net, self.inputs.x(img), name, maps, ii, jj, mode=self.mode,
-                              chunk=self.batch_size)
+            r = self.net.project_units(self.inputs.x(img), name, maps, ii, jj, mode=self.mode,
+                                      chunk=self.batch_size)
             out[name] = crop(normalise(r), rf_boxes(rfs[name], ii, jj, self.inputs.hw))
             self.frames[name].append(out[name])
             self.values[name].append(top.values[maps, 0])

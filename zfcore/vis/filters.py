@@ -20,7 +20,6 @@ import numpy as np
 from zfcore.backend import to_numpy
 from zfcore.layers import Conv2D
 from zfcore.vis.geometry import conv_blocks, receptive_fields, rf_boxes
-from zfcore.vis.probe import project_units
 from zfcore.vis.render import figure, mosaic, normalise, save, show
 from zfcore.vis.topk import pick_maps, top_activations
 
@@ -74,7 +73,7 @@ def layer2_projections(net, inputs, layer=None, n_maps=16, seed=0, mode="deconv"
     top = top_activations(net, inputs, [layer], k=1)[layer]
     maps = pick_maps(top, n_maps, seed)
     img, ii, jj = top.image[maps, 0], top.i[maps, 0], top.j[maps, 0]
-    r = to_numpy(project_units(net, inputs.x(img), layer, maps, ii, jj, mode=mode))
+    r = to_numpy(net.project_units(inputs.x(img), layer, maps, ii, jj, mode=mode))
     boxes = rf_boxes(receptive_fields(net)[layer], ii, jj, inputs.hw)
     raw = np.stack([ri[:, y0:y1, x0:x1] for ri, (y0, x0, y1, x1) in zip(r, boxes)]) if len(maps) else \
         np.zeros((0, 3, 1, 1))

@@ -10,7 +10,6 @@ import numpy as np
 from zfcore.backend import to_numpy, xp_of
 from zfcore.vis.geometry import conv_blocks, layer_number, penultimate_layer
 from zfcore.layers.loss import softmax
-from zfcore.vis.probe import forward_collect
 from zfcore.vis.render import figure, save, show, to_rgb
 
 KINDS = ("translate", "scale", "rotate")
@@ -87,13 +86,13 @@ def invariance_curves(net, x, label, kind, values=None, layers=None, fill=0.0, c
     xp = xp_of(x)
     last = list(net.layers)[-1]
     want = list(dict.fromkeys(layers + [last]))
-    ref = forward_collect(net, x[None], want)
+    ref = net.forward(x[None], keep=want)
     ref = {name: ref[name].reshape(1, -1) for name in layers}
     xt = transform(x, kind, values, fill)
     dist = {name: [] for name in layers}
     prob = []
     for s in range(0, len(values), chunk):
-        outs = forward_collect(net, xt[s:s + chunk], want)
+        outs = net.forward(xt[s:s + chunk], keep=want)
         for name in layers:
             f = outs[name].reshape(outs[name].shape[0], -1)
             d = xp.sqrt(((f - ref[name]) ** 2).sum(axis=1)) / xp.maximum(xp.sqrt((ref[name] ** 2).sum()), 1e-12)

@@ -4,7 +4,6 @@ import numpy as np
 
 from zfcore.backend import to_numpy, xp_of
 from zfcore.layers.loss import log_softmax
-from zfcore.vis.probe import forward_collect
 from zfcore.vis.render import figure, normalise, save, show
 
 
@@ -34,7 +33,7 @@ def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
     hp, wp = occluder_grid((h, w), size, stride)
     last = list(net.layers)[-1]
     want = [layer, last] if layer != last else [layer]
-    a0 = forward_collect(net, x[None], want)[layer]
+    a0 = net.forward(x[None], keep=want)[layer]
     if a0.ndim == 4:
         channel = int(to_numpy(a0[0].reshape(a0.shape[1], -1).max(axis=1)).argmax())
     else:
@@ -50,7 +49,7 @@ def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
         xb = xp.repeat(x[None], len(batch), axis=0)              # (B, 3, H, W)
         for b, (y0, x0) in enumerate(batch):
             xb[b, :, y0:y0 + size, x0:x0 + size] = fill
-        outs = forward_collect(net, xb, want)
+        outs = net.forward(xb, keep=want)
         lp = log_softmax(outs[last])
         p = xp.exp(lp)
         prob[s:s + len(batch)] = to_numpy(p[:, int(label)])

@@ -1,5 +1,7 @@
-"""Running a net for looking inside it: inputs fetched by index, several layers' outputs from
-one forward pass, and projections of single units batched over (image, channel, position).
+"""What the analyses feed a net and read from it: inputs fetched by index (``Inputs``) and the
+strongest activation per map (``strongest``). The net itself is only reached through ``Net``:
+``net.forward(x, keep=[...])`` for several layers' outputs from one pass, ``net.project_units``
+for single units projected to pixels.
 """
 import numpy as np
 
@@ -75,23 +77,6 @@ def _centre(images, size):
     return images[:, y0:y0 + size, x0:x0 + size]
 
 
-def forward_collect(net, x, names):
-    """Outputs {name: array} of the layers ``names`` from one forward pass (eval mode) over x;
-    the pass stops after the deepest one asked for."""
-    want = set(names)
-    missing = want - set(net.layers)
-    if missing:
-        raise KeyError("no layer named %s (layers: %s)" % (", ".join(sorted(missing)), ", ".join(net.layers)))
-    out = {}
-    for name, layer in net.layers.items():
-        x = layer.forward(x, train=False)
-        if name in want:
-            out[name] = x
-            if len(out) == len(want):
-                break
-    return out
-
-
 def strongest(a):
     """Per image and channel of a (B, C, H, W): the largest value (B, C) and its row-major flat
     position (B, C) (the first one on ties). For a (B, D) layer the values themselves and 0."""
@@ -101,45 +86,3 @@ def strongest(a):
     flat = a.reshape(a.shape[0], a.shape[1], -1)                # (B, C, H*W)
     pos = flat.argmax(axis=2)
     return xp.take_along_axis(flat, pos[..., None], axis=2)[..., 0], pos
-
-
-def keep_units(a, channels, i=None, j=None):
-    """Zero every activation of a (B, C, H, W) except, in row b, the one at (channels[b], i[b],
-    j[b]) (for a (B, D) layer: unit channels[b]); it keeps its value. Per-row positions: what
-    ``zfcore.net.keep_activations`` does with one position for all rows."""
-    xp = xp_of(a)
-    rows = xp.arange(a.shape[0])
-    ch = xp.asarray(np.asarray(channels))
-    r = xp.zeros_like(a)
-    if a.ndim == 2:
-        r[rows, ch] = a[rows, ch]
-        return r
-    i, j = xp.asarray(np.asarray(i)), xp.asarray(np.asarray(j))
-    r[rows, ch, i, j] = a[rows, ch, i, j]
-    return r
-
-
-def project_units(net, x, layer, channels, i=None, j=None, mode="deconv", chunk=64):
-    """Project single units to pixel space (Z&F Sec. 2.1), one per row, batched.
-
-    x (B, 3, H, W): row b's image; ``channels`` (B,), ``i``, ``j`` (B,) the unit's position in
-    ``layer``'s output (None: that channel's strongest, per row). Every other activation of the
-    layer is zeroed, the kept one keeps its value, and the signal goes down through the deconvnet
-    (``mode`` as ``Net.project``). Returns (B, 3, H, W) on x's device, ``chunk`` rows at a time.
-    """
-    xp = xp_of(x)
-    channels = np.asarray(channels).reshape(-1)
-    out = xp.empty(x.shape, dtype=x.dtype)
-    for s in range(0, x.shape[0], chunk):
-        e = min(s + chunk, x.shape[0])
-        a = net.forward(x[s:e], train=False, until=layer)
-        if a.ndim == 4 and i is None:
-            _, pos = strongest(a)
-            pos = to_numpy(pos[xp.arange(e - s), xp.asarray(channels[s:e])])
-            ii, jj = pos // a.shape[3], pos % a.shape[3]
-        elif a.ndim == 4:
-            ii, jj = np.asarray(i).reshape(-1)[s:e], np.asarray(j).reshape(-1)[s:e]
-        else:
-            ii = jj = None
-        out[s:e] = net.down(keep_units(a, channels[s:e], ii, jj), layer, mode)
-    return out

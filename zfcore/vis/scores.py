@@ -13,7 +13,7 @@ import numpy as np
 from zfcore.backend import to_numpy
 from zfcore.vis.geometry import top_conv_layer
 from zfcore.vis.occlude import occluder_grid, occlusion
-from zfcore.vis.probe import forward_collect, project_units, strongest
+from zfcore.vis.probe import strongest
 
 
 def occluder_centres(hw, size, stride):
@@ -68,10 +68,10 @@ def projection_in_mask(net, x, masks, layer=None, mode="deconv", chunk=64):
     masks = np.asarray(masks, dtype=bool)
     for s in range(0, x.shape[0], chunk):
         xb = x[s:s + chunk]
-        a = forward_collect(net, xb, [layer])[layer]
+        a = net.forward(xb, until=layer)
         values, _ = strongest(a)
         channels = to_numpy(values.argmax(axis=1))
-        r = project_units(net, xb, layer, channels, mode=mode, chunk=chunk)
+        r = net.project_units(xb, layer, channels, "max", mode=mode, chunk=chunk)
         energy = to_numpy((r ** 2).sum(axis=1))                  # (B, H, W)
         m = masks[s:s + chunk]
         total = energy.sum(axis=(1, 2))

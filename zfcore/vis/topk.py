@@ -11,7 +11,7 @@ import numpy as np
 
 from zfcore.backend import to_numpy, xp_of
 from zfcore.vis.geometry import conv_blocks, layer_number, receptive_fields, rf_boxes
-from zfcore.vis.probe import forward_collect, project_units, strongest
+from zfcore.vis.probe import strongest
 from zfcore.vis.render import crop, figure, mosaic, normalise, save, show
 
 TopK = namedtuple("TopK", "layer values image i j")
@@ -60,7 +60,7 @@ def top_activations(net, inputs, layers=None, k=9, batch_size=64, progress=None)
     layers = list(layers) if layers is not None else conv_blocks(net)
     tops = {}
     for start, x in inputs.batches(batch_size):
-        outs = forward_collect(net, x, layers)
+        outs = net.forward(x, keep=layers)
         for name in layers:
             a = outs[name]
             if name not in tops:
@@ -108,7 +108,7 @@ def project_top(net, inputs, top, maps, mode="deconv", chunk=64):
     patches = np.ones((m * k, h, w, 3))
     if ok.any():
         x = inputs.x(img[ok])
-        r = project_units(net, x, top.layer, ch[ok], ii[ok], jj[ok], mode=mode, chunk=chunk)
+        r = net.project_units(x, top.layer, ch[ok], ii[ok], jj[ok], mode=mode, chunk=chunk)
         proj[ok] = crop(normalise(r), boxes[ok])
         patches[ok] = crop(inputs.rgb(img[ok]), boxes[ok])
     return proj.reshape(m, k, h, w, 3), patches.reshape(m, k, h, w, 3), boxes.reshape(m, k, 4)
