@@ -64,8 +64,9 @@ def test_deconv_rectifies_the_signal_not_masked_by_the_forward(shape, seed):
 def test_deconv_passes_where_forward_was_negative_and_blocks_negative_signal():
     layer = ReLU()
     layer.forward(np.array([-3.0, -1.0, 2.0, 4.0]))
-    np.testing.assert_array_equal(layer.deconv(np.array([1.5, -1.0, -2.0, 3.0])), [1.5, 0.0, 0.0, 3.0])
-    np.testing.assert_array_equal(layer.backward(np.array([1.5, -1.0, -2.0, 3.0])), [0.0, 0.0, -2.0, 3.0])
+    r = np.array([1.5, -1.0, -2.0, 3.0])
+    np.testing.assert_array_equal(layer.deconv(r), [1.5, 0.0, 0.0, 3.0])
+    np.testing.assert_array_equal(layer.backward(r), [0.0, 0.0, -2.0, 3.0])
 
 
 @SETTINGS

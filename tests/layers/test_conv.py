@@ -6,11 +6,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.gradcheck import check_grad, check_layer_backward
-from tests.oracles import conv as conv_naive
-from tests.oracles import conv_out as out_size
-from tests.oracles import conv_transpose as deconv_scatter
-from tests.oracles import pad_zero
 from zfcore.layers import Conv2D
+from zfcore.layers.naive import conv as conv_naive
+from zfcore.layers.naive import conv_out as out_size
+from zfcore.layers.naive import conv_transpose as deconv_scatter
+from zfcore.layers.naive import pad_zero
 
 SETTINGS = settings(max_examples=30, deadline=None)
 

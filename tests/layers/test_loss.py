@@ -57,8 +57,8 @@ def test_backward_full_coordinates_tiny():
     logits, labels = draw(3, 4, 0)
     head = SoftmaxCrossEntropy()
     head.forward(logits, labels)
-    check_grad(lambda: head.forward(logits, labels), {"logits": logits}, {"logits": head.backward()},
-               full=True)
+    check_grad(lambda: head.forward(logits, labels), {"logits": logits},
+               {"logits": head.backward()}, full=True)
 
 
 def test_stable_for_huge_logits():

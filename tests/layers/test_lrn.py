@@ -6,9 +6,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.gradcheck import check_layer_backward
-from tests.oracles import lrn as lrn_naive
-from tests.oracles import lrn_vjp
 from zfcore.layers import LRN
+from zfcore.layers.naive import lrn as lrn_naive
+from zfcore.layers.naive import lrn_vjp
 
 SETTINGS = settings(max_examples=40, deadline=None)
 

@@ -6,10 +6,10 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from tests.gradcheck import check_layer_backward
-from tests.oracles import maxpool as pool_naive
-from tests.oracles import pool_out as out_size
-from tests.oracles import unpool as unpool_naive
 from zfcore.layers import MaxPool2D
+from zfcore.layers.naive import maxpool as pool_naive
+from zfcore.layers.naive import pool_out as out_size
+from zfcore.layers.naive import unpool as unpool_naive
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
