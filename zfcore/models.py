@@ -2,18 +2,19 @@
 a ``Net`` from such a spec.
 
 A spec is a dict: ``input`` (C, H, W), ``num_classes``, ``init_std``, ``input_scale`` (the
-factor ``Net.forward`` applies to the mean-subtracted pixels; 1 in the paper) and ``layers``: a list of
-``[name, kind, {arguments}]`` where kind is conv / relu / pool / lrn / dropout / flatten / linear.
-Conv and linear layers get their input size from the shapes flowing through; the last linear
-layer's size is ``num_classes``. Every pool is 3x3 stride 2 with ceil_mode; every LRN has the
-defaults of ``zfcore.layers.LRN``.
+factor ``Net.forward`` applies to the mean-subtracted pixels; 1 in the paper) and ``layers``: a
+list of ``[name, kind, {arguments}]`` where kind is one registered with ``zfcore.layers.register``
+(conv / relu / pool / lrn / dropout / flatten / linear here). Each kind's class builds itself
+(``Layer.from_spec``): conv and linear layers get their input size from the shapes flowing
+through; the last linear layer's size is ``num_classes``. Every pool is 3x3 stride 2 with
+ceil_mode; every LRN has the defaults of ``zfcore.layers.LRN``.
 """
 import copy
 import json
 
 import numpy as np
 
-from zfcore.layers import LRN, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU
+from zfcore.layers import layer_class
 from zfcore.net import Net
 
 
@@ -76,39 +77,22 @@ def spec_of(arch, num_classes=1000, input_channels=None, init_std=1e-2, input_sc
 
 def build(spec, seed=0):
     """A ``Net`` from a spec. Weights ~ N(0, init_std^2) (Z&F Sec. 3: 1e-2), biases 0; every draw
-    from one Generator seeded with ``seed``; dropout layers get seeds derived from it."""
+    from one Generator seeded with ``seed``, layer by layer in the spec's order; dropout layers
+    get seeds drawn from it. The last layer whose class has a ``classifier_arg`` (Linear:
+    ``d_out``) gets ``num_classes`` there."""
     rng = np.random.default_rng(seed)
     std = spec.get("init_std", 1e-2)
     shape = tuple(spec["input"])
+    classes = [layer_class(kind) for _, kind, _ in spec["layers"]]
+    heads = [i for i, cls in enumerate(classes) if cls.classifier_arg is not None]
     layers = []
-    last_linear = max(i for i, (_, kind, _) in enumerate(spec["layers"]) if kind == "linear")
-    for i, (name, kind, args) in enumerate(spec["layers"]):
-        if kind == "conv":
-            layer = Conv2D(shape[0], args["c_out"], args["k"], args.get("stride", 1),
-                           args.get("pad", 0), std=_std(std, shape[0] * args["k"] ** 2), rng=rng)
-        elif kind == "linear":
-            d_out = spec["num_classes"] if i == last_linear else args["d_out"]
-            layer = Linear(shape[0], d_out, std=_std(std, shape[0]), rng=rng)
-        elif kind == "relu":
-            layer = ReLU()
-        elif kind == "pool":
-            layer = MaxPool2D(args.get("k", 3), args.get("stride", 2), args.get("ceil_mode", True))
-        elif kind == "lrn":
-            layer = LRN(**args)
-        elif kind == "dropout":
-            layer = Dropout(args.get("p", 0.5), seed=int(rng.integers(2 ** 31)))
-        elif kind == "flatten":
-            layer = Flatten()
-        else:
-            raise ValueError("unknown layer kind %r in spec" % (kind,))
+    for i, ((name, _, args), cls) in enumerate(zip(spec["layers"], classes)):
+        if heads and i == heads[-1]:
+            args = dict(args, **{cls.classifier_arg: spec["num_classes"]})
+        layer = cls.from_spec(shape, dict(args), std, rng)
         shape = layer.output_shape(shape)
         layers.append((name, layer))
     return Net(layers, spec=spec, input_shape=spec["input"])
-
-
-def _std(init_std, fan_in):
-    """``init_std`` is a number (the paper's 1e-2) or 'he': sqrt(2 / fan_in) (He et al. 2015)."""
-    return float(np.sqrt(2.0 / fan_in)) if init_std == "he" else float(init_std)
 
 
 def zfnet(num_classes=1000, seed=0, init_std=1e-2):

@@ -1,6 +1,8 @@
 """Inverted dropout: identity at eval and on the deconvnet path; at train time each unit is
 kept with probability 1 - p and scaled by exactly 1 / (1 - p); masks come from the layer's own
 seeded Generator, a new one per training forward, and backward reuses the forward's mask."""
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -8,6 +10,7 @@ from hypothesis import strategies as st
 
 from tests.gradcheck import check_layer_backward
 from zfcore.layers import Dropout
+from zfcore.layers.dropout import dropout_backward, dropout_forward, dropout_mask
 
 ps = st.sampled_from([0.1, 0.25, 0.3, 0.5, 0.7, 0.9])
 
@@ -92,3 +95,25 @@ def test_deconv_is_identity_even_after_a_training_forward():
     layer.forward(x, train=True)
     r = np.random.default_rng(0).standard_normal(x.shape)
     np.testing.assert_array_equal(layer.deconv(r), r)
+
+
+def test_pure_functions_apply_the_mask():
+    rng = np.random.default_rng(0)
+    x, dy = rng.standard_normal((4, 9)), rng.standard_normal((4, 9))
+    mask = dropout_mask(x.shape, 0.5, np.random.default_rng(1), dtype=np.float64)
+    assert set(np.unique(mask)) == {0.0, 2.0}
+    for idx in np.ndindex(x.shape):
+        assert dropout_forward(x, mask)[idx] == x[idx] * mask[idx]
+        assert dropout_backward(dy, mask)[idx] == dy[idx] * mask[idx]
+    assert dropout_backward(dy, None) is dy
+
+
+def test_random_state_round_trip_continues_the_mask_sequence():
+    x = np.ones((2, 64))
+    a = Dropout(0.5, seed=5)
+    a.forward(x, train=True)
+    saved = json.loads(json.dumps(a.random_state()))      # checkpoints keep it as JSON
+    expect = a.forward(x, train=True)
+    b = Dropout(0.5, seed=99)
+    b.set_random_state(saved)
+    np.testing.assert_array_equal(b.forward(x, train=True), expect)

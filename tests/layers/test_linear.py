@@ -5,7 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.gradcheck import check_layer_backward
-from zfcore.layers import Flatten, Linear
+from zfcore.layers import Flatten, Linear, naive
+from zfcore.layers.linear import (flatten_backward, flatten_forward, linear_backward,
+                                  linear_forward)
 
 SETTINGS = settings(max_examples=30, deadline=None)
 
@@ -84,3 +86,40 @@ def test_flatten_is_row_major_and_round_trips(shape):
     np.testing.assert_array_equal(layer.deconv(y), x)
     np.testing.assert_array_equal(layer.backward(y), x)
     check_layer_backward(Flatten(), x)
+
+
+@SETTINGS
+@given(dims)
+def test_pure_functions_match_the_naive_loops(case):
+    n, d_in, d_out, seed = case
+    rng = np.random.default_rng(seed)
+    x, W, b = rng.standard_normal((n, d_in)), rng.standard_normal((d_out, d_in)), \
+        rng.standard_normal(d_out)
+    dy = rng.standard_normal((n, d_out))
+    np.testing.assert_allclose(linear_forward(x, W, b), naive.linear(x, W, b), rtol=1e-12,
+                               atol=1e-12)
+    dx, dW, db = linear_backward(dy, x, W)
+    np.testing.assert_allclose(dx, naive.linear_transpose(dy, W), rtol=1e-12, atol=1e-12)
+    # dW[o, j] = sum_n dy[n, o] x[n, j]; db[o] = sum_n dy[n, o]
+    for o in range(d_out):
+        assert abs(db[o] - sum(dy[i, o] for i in range(n))) < 1e-12
+        for j in range(d_in):
+            assert abs(dW[o, j] - sum(dy[i, o] * x[i, j] for i in range(n))) < 1e-12
+    skipped = linear_backward(dy, x, W, need_dx=False)
+    assert skipped[0] is None
+    np.testing.assert_array_equal(skipped[1], dW)
+    y = flatten_forward(x.reshape(n, 1, 1, d_in))
+    assert y.shape == (n, d_in) and flatten_backward(y, (n, 1, 1, d_in)).shape == (n, 1, 1, d_in)
+
+
+def test_backward_gives_new_gradient_arrays_every_step():
+    layer, x = make(3, 5, 4, 0)
+    layer.forward(x)
+    layer.backward(np.ones((3, 4)))
+    first = {k: v for k, v in layer.grads.items()}
+    kept = {k: v.copy() for k, v in first.items()}
+    layer.forward(2 * x)
+    layer.backward(-np.ones((3, 4)))
+    for key in ("W", "b"):
+        np.testing.assert_array_equal(first[key], kept[key])     # untouched by step 2
+        assert not np.array_equal(layer.grads[key], kept[key])  # step 2 has its own

@@ -7,19 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.gradcheck import check_grad
-from zfcore.layers import SoftmaxCrossEntropy
+from zfcore.layers import Layer, SoftmaxCrossEntropy, naive
+from zfcore.layers.loss import softmax_xent_backward, softmax_xent_forward
 
 SETTINGS = settings(max_examples=30, deadline=None)
 
 cases = st.tuples(st.integers(1, 5), st.integers(1, 7), st.integers(0, 2 ** 31))
 
 
-def naive_loss(logits, labels):
-    """-log(exp(z_y) / sum_j exp(z_j)), averaged, in plain Python floats."""
-    total = 0.0
-    for z, y in zip(logits.tolist(), labels.tolist()):
-        total += -math.log(math.exp(z[y]) / sum(math.exp(v) for v in z))
-    return total / len(labels)
+naive_loss = naive.softmax_cross_entropy   # -log(exp(z_y) / sum_j exp(z_j)), averaged
 
 
 def draw(n, c, seed, scale=3.0):
@@ -83,3 +79,18 @@ def test_perfect_prediction_has_near_zero_loss_and_labels_may_be_a_list():
     head = SoftmaxCrossEntropy()
     loss = float(head.forward(np.array([[50.0, 0.0], [0.0, 50.0]]), [0, 1]))
     assert 0.0 <= loss < 1e-20
+
+
+@SETTINGS
+@given(cases)
+def test_head_is_a_layer_and_backward_scales_by_dy(case):
+    logits, labels = draw(*case)
+    head = SoftmaxCrossEntropy()
+    assert isinstance(head, Layer) and head.params == {} and head.state == {}
+    loss, logp = softmax_xent_forward(logits, labels)
+    assert abs(float(loss) - naive.softmax_cross_entropy(logits, labels)) < 1e-12
+    head.forward(logits, labels)
+    d = head.backward()
+    np.testing.assert_allclose(softmax_xent_backward(logp, labels), d, rtol=1e-12, atol=1e-15)
+    # d(3 L)/dlogits = 3 dL/dlogits
+    np.testing.assert_allclose(head.backward(3.0), 3.0 * d, rtol=1e-15, atol=0)

@@ -1,5 +1,8 @@
-"""The layers: each has ``forward(x, train=False)``, ``backward(dy)``, ``deconv(r)``,
-``params`` and ``grads``. One module per op family; pure functions first, thin classes on top.
+"""The layers: each is a ``Layer`` with ``forward(x, train=False)``, ``backward(dy, need_dx)``,
+``deconv(r)``, ``down(r, mode)``, ``params``, ``grads`` and ``state``. One module per op family;
+pure functions first (NumPy reference, then the CuPy launchers), thin classes on top. Each class
+is registered under its spec kind (``@register("conv")``); ``naive.py`` has every op again as
+plain loops, the readable reference the tests compare against.
 
 | layer               | module        | paper                                    |
 |---------------------|---------------|------------------------------------------|
@@ -10,9 +13,11 @@
 | Dropout             | dropout.py    | Z&F Sec. 3                               |
 | Flatten, Linear     | linear.py     | Z&F Fig. 3 (layers 6-8)                  |
 | SoftmaxCrossEntropy | loss.py       | Z&F Sec. 2 (softmax classifier)          |
+| (all, as loops)     | naive.py      | the formulas, one number at a time       |
+| Layer, register     | base.py       | the template and the kind registry       |
 """
 from zfcore.layers.activation import ReLU
-from zfcore.layers.base import Layer
+from zfcore.layers.base import LAYER_KINDS, Layer, layer_class, register
 from zfcore.layers.conv import Conv2D
 from zfcore.layers.dropout import Dropout
 from zfcore.layers.linear import Flatten, Linear
@@ -20,5 +25,5 @@ from zfcore.layers.loss import SoftmaxCrossEntropy
 from zfcore.layers.lrn import LRN
 from zfcore.layers.pool import MaxPool2D
 
-__all__ = ["Layer", "Conv2D", "ReLU", "MaxPool2D", "LRN", "Dropout", "Flatten", "Linear",
-           "SoftmaxCrossEntropy"]
+__all__ = ["Layer", "register", "layer_class", "LAYER_KINDS", "Conv2D", "ReLU", "MaxPool2D", "LRN",
+           "Dropout", "Flatten", "Linear", "SoftmaxCrossEntropy"]

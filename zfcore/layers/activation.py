@@ -3,7 +3,7 @@ import numpy as np
 
 from zfcore import backend
 from zfcore.backend import xp_of
-from zfcore.layers.base import Layer
+from zfcore.layers.base import Layer, register
 
 
 def relu_forward(x):
@@ -35,7 +35,15 @@ def relu_guided(r, x):
     return relu_deconv(r) * (x > 0)
 
 
+@register("relu")
 class ReLU(Layer):
+    """Rectification ``y = max(x, 0)``, relu'(0) = 0 (Z&F Sec. 2.1). No arguments, no params.
+
+    Shapes: any; y, dx and the signals down have x's shape. Three ways down after a forward:
+    ``backward`` (``dy * (x > 0)``), ``deconv`` (``max(r, 0)``: the deconvnet rectifies the
+    signal itself) and ``guided`` (both masks, Springenberg et al. 2015).
+    """
+
     def forward(self, x, train=False):
         self.cache = x
         return relu_forward(x)

@@ -7,7 +7,7 @@ import numpy as np
 
 from zfcore import backend
 from zfcore.backend import xp_of
-from zfcore.layers.base import Layer
+from zfcore.layers.base import Layer, init_scale, register
 
 
 def conv_output_size(h, k, s, p):
@@ -129,8 +129,20 @@ def conv_backward_params(dy, cols, W_shape):
     return dW, db
 
 
+@register("conv")
 class Conv2D(Layer):
-    """2-D convolution layer. ``deconv`` is the transposed convolution of Z&F Sec. 2.1."""
+    """2-D convolution (Z&F Sec. 2); ``deconv`` is the transposed convolution of Sec. 2.1.
+
+    Args:
+        c_in, c_out: input and output channels.
+        k: square kernel size; stride, pad: the same in both directions (zero padding).
+        std: weights ~ N(0, std^2) (Z&F Sec. 3: 1e-2); biases 0.
+        rng: the numpy Generator the weights are drawn from (default: seed 0).
+
+    Shapes: x (N, c_in, H, W) -> y (N, c_out, Ho, Wo), Ho = floor((H + 2 pad - k) / stride) + 1;
+    params ``W`` (c_out, c_in, k, k), ``b`` (c_out,); deconv r (N, c_out, Ho, Wo) -> (N, c_in,
+    H, W), the forward input's shape.
+    """
 
     def __init__(self, c_in, c_out, k, stride=1, pad=0, std=1e-2, rng=None):
         super().__init__()
@@ -140,6 +152,13 @@ class Conv2D(Layer):
             "W": (rng.standard_normal((c_out, c_in, k, k)) * std).astype(np.float32),
             "b": np.zeros(c_out, dtype=np.float32),
         }
+
+    @classmethod
+    def from_spec(cls, in_shape, args, init_std, rng):
+        """``args``: c_out, k, stride (1), pad (0); c_in is ``in_shape[0]``; fan-in c_in*k*k."""
+        c_in, k = in_shape[0], args["k"]
+        return cls(c_in, args["c_out"], k, args.get("stride", 1), args.get("pad", 0),
+                   std=init_scale(init_std, c_in * k * k), rng=rng)
 
     def forward(self, x, train=False):
         y, cols = conv_forward(x, self.params["W"], self.params["b"], self.stride, self.pad)
@@ -167,7 +186,8 @@ class Conv2D(Layer):
                 conv_output_size(w, self.k, self.stride, self.pad))
 
     def describe(self):
-        return "%d->%d, %dx%d/%d pad %d" % (self.c_in, self.c_out, self.k, self.k, self.stride, self.pad)
+        return "%d->%d, %dx%d/%d pad %d" % (self.c_in, self.c_out, self.k, self.k, self.stride,
+                                            self.pad)
 
 
 # -- GPU: kernels/conv.cu (the products go to cuBLAS through CuPy's matmul in the xp bodies) ---

@@ -3,7 +3,7 @@ import numpy as np
 
 from zfcore import backend
 from zfcore.backend import xp_of
-from zfcore.layers.base import Layer
+from zfcore.layers.base import Layer, register
 
 
 def dropout_mask(shape, p, rng, xp=np, dtype=np.float32):
@@ -14,9 +14,33 @@ def dropout_mask(shape, p, rng, xp=np, dtype=np.float32):
     return xp.asarray(keep.astype(dtype) * dtype.type(1.0 / (1.0 - p)))
 
 
+def dropout_forward(x, mask):
+    """``y = x * mask``: mask from ``dropout_mask`` (0 or 1 / (1 - p)), x's shape."""
+    return x * mask
+
+
+def dropout_backward(dy, mask):
+    """``dx = dy * mask``: the same mask as the forward pass (``mask=None``: eval, identity)."""
+    return dy if mask is None else dy * mask
+
+
+def dropout_deconv(r):
+    """The deconvnet passes through dropout unchanged (it runs on the eval-mode net)."""
+    return r
+
+
+@register("dropout")
 class Dropout(Layer):
-    """A new mask on every training forward, from the layer's own Generator; identity at eval
-    and on the deconvnet path."""
+    """Inverted dropout (Z&F Sec. 3: p = 0.5 in fc6 and fc7): a new mask on every training
+    forward, from the layer's own Generator; identity at eval and on the deconvnet path.
+
+    Args:
+        p: the probability of dropping a unit, in [0, 1); kept units are scaled by 1 / (1 - p).
+        seed: the seed of the layer's own Generator ``self.rng``.
+
+    Shapes: any; y, dx and r have x's shape. No params. The Generator's state is the layer's
+    ``random_state()`` (checkpoints keep it).
+    """
 
     def __init__(self, p=0.5, seed=None):
         super().__init__()
@@ -27,6 +51,11 @@ class Dropout(Layer):
         self.mask = None
         self.mask_seed = None  # GPU: the mask is kernels/dropout.cu's, drawn from this seed
 
+    @classmethod
+    def from_spec(cls, in_shape, args, init_std, rng):
+        """``args``: p (0.5); the layer's seed is one draw from the net's Generator."""
+        return cls(args.get("p", 0.5), seed=int(rng.integers(2 ** 31)))
+
     def forward(self, x, train=False):
         self.mask_seed = None
         if not train or self.p == 0.0:
@@ -36,15 +65,21 @@ class Dropout(Layer):
             self.mask, self.mask_seed = None, int(self.rng.integers(1 << 63))
             return dropout_gpu(x, self.p, self.mask_seed)
         self.mask = dropout_mask(x.shape, self.p, self.rng, xp_of(x), x.dtype)
-        return x * self.mask
+        return dropout_forward(x, self.mask)
 
     def backward(self, dy, need_dx=True):
         if self.mask_seed is not None:
             return dropout_gpu(dy, self.p, self.mask_seed)
-        return dy if self.mask is None else dy * self.mask
+        return dropout_backward(dy, self.mask)
 
     def deconv(self, r):
-        return r
+        return dropout_deconv(r)
+
+    def random_state(self):
+        return self.rng.bit_generator.state
+
+    def set_random_state(self, state):
+        self.rng.bit_generator.state = state
 
     def describe(self):
         return "p=%g" % self.p

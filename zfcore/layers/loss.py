@@ -3,6 +3,7 @@ import numpy as np
 
 from zfcore import backend
 from zfcore.backend import xp_of
+from zfcore.layers.base import Layer
 
 
 def log_softmax(logits):
@@ -16,14 +17,39 @@ def softmax(logits):
     return xp_of(logits).exp(log_softmax(logits))
 
 
-class SoftmaxCrossEntropy:
-    """``loss = mean_n(-log softmax(logits_n)[label_n])``; ``backward() = (p - onehot) / N``."""
+def softmax_xent_forward(logits, labels):
+    """``loss = mean_n -log softmax(logits_n)[label_n]`` (a 0-d array) and ``log_softmax`` for
+    backward. logits (N, C), labels (N,) integers."""
+    xp = xp_of(logits)
+    logp = log_softmax(logits)
+    return -logp[xp.arange(logits.shape[0]), labels].mean(), logp
+
+
+def softmax_xent_backward(logp, labels):
+    """dL/dlogits = ``(softmax - onehot(labels)) / N``, (N, C), from the forward's log_softmax."""
+    xp = xp_of(logp)
+    n = logp.shape[0]
+    d = xp.exp(logp)
+    d[xp.arange(n), labels] -= 1.0
+    d /= n
+    return d
+
+
+class SoftmaxCrossEntropy(Layer):
+    """The loss head: softmax over C classes and the mean cross-entropy (Z&F Sec. 2, 3).
+
+    ``loss = head.forward(logits, labels)``: logits (N, C), labels (N,) integers (a list works)
+    -> a 0-d array, ``mean_n -log softmax(logits_n)[label_n]``, computed with a stable
+    log-sum-exp. ``head.backward()`` -> dL/dlogits (N, C) = ``(softmax - onehot) / N``; given
+    ``dy`` (dL/dloss, a scalar) it is scaled by it. No arguments, no params; no deconv (the
+    deconvnet starts from a feature map, not from the loss).
+    """
 
     def __init__(self):
-        self.cache = None
+        super().__init__()
         self.dlogits = None  # GPU: the fused kernel has already written backward's result
 
-    def forward(self, logits, labels):
+    def forward(self, logits, labels, train=False):
         xp = xp_of(logits)
         labels = xp.asarray(labels).astype(xp.int64)
         if backend.use_kernels(logits):
@@ -31,20 +57,22 @@ class SoftmaxCrossEntropy:
             self.cache = (None, labels)
             return loss
         self.dlogits = None
-        n = logits.shape[0]
-        logp = log_softmax(logits)
+        loss, logp = softmax_xent_forward(logits, labels)
         self.cache = (logp, labels)
-        return -logp[xp.arange(n), labels].mean()
+        return loss
 
-    def backward(self):
+    def backward(self, dy=None, need_dx=True):
         if self.dlogits is not None:
-            return self.dlogits
-        xp = xp_of(self.cache[0])
-        logp, labels = self.cache
-        n = logp.shape[0]
-        d = xp.exp(logp)
-        d[xp.arange(n), labels] -= 1.0
-        return d / n
+            d = self.dlogits
+        else:
+            d = softmax_xent_backward(*self.cache)
+        return d if dy is None else d * dy
+
+    def deconv(self, r):
+        raise TypeError("the loss head has no deconv: project from a layer of the net")
+
+    def output_shape(self, in_shape):
+        return ()
 
 
 # -- GPU: kernels/loss.cu ---------------------------------------------------------------------

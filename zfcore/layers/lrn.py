@@ -10,7 +10,7 @@ import numpy as np
 
 from zfcore import backend
 from zfcore.backend import xp_of
-from zfcore.layers.base import Layer
+from zfcore.layers.base import Layer, register
 
 
 def channel_window_sum(a, size):
@@ -58,7 +58,20 @@ def lrn_backward(dy, a, b, d, size=5, alpha=1e-4, beta=0.75):
     return dx
 
 
+@register("lrn")
 class LRN(Layer):
+    """Local response normalisation across channels (Krizhevsky et al. 2012, Sec. 3.3):
+    ``b_c = a_c / (k + alpha * sum_{|c'-c| <= size//2} a_c'^2) ** beta``.
+
+    Args:
+        size: the channel window, odd (clipped at the channel ends).
+        alpha, beta, k: as in the formula; alpha is not divided by size.
+
+    Shapes: x (N, C, H, W) -> y, same shape; no params. ``deconv`` is the identity (the
+    deconvnet has no contrast normalisation, Z&F Sec. 2.1); backprop and guided modes of
+    ``down`` take LRN's true gradient.
+    """
+
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0):
         super().__init__()
         if size % 2 != 1 or size < 1:

@@ -10,7 +10,7 @@ import numpy as np
 
 from zfcore import backend
 from zfcore.backend import xp_of
-from zfcore.layers.base import Layer
+from zfcore.layers.base import Layer, register
 
 
 def pool_output_size(h, k, s, ceil_mode=True):
@@ -104,8 +104,20 @@ def unpool(r, switches, x_shape, k, s):
     return out
 
 
+@register("pool")
 class MaxPool2D(Layer):
-    """Max-pooling that keeps its switches in ``self.switches`` (uint8)."""
+    """Max-pooling that keeps its switches in ``self.switches`` (Z&F Sec. 2.1, Fig. 1).
+
+    Args:
+        k: square window size (k*k <= 256: a switch is one byte).
+        stride: the step between windows.
+        ceil_mode: keep a last, edge-clipped window (the PyTorch/Caffe rule; Z&F's 110 -> 55).
+
+    Shapes: x (N, C, H, W) -> y (N, C, Ho, Wo), Ho = floor((H - k) / stride) + 1, or with
+    ceil_mode ceil((H - k) / stride) + 1 minus one if the last window would start past the
+    end; ``switches`` (N, C, Ho, Wo) uint8, the row-major offset of each window's maximum.
+    backward and deconv (unpooling) take (N, C, Ho, Wo) back to (N, C, H, W).
+    """
 
     def __init__(self, k, stride, ceil_mode=True):
         super().__init__()
@@ -113,6 +125,11 @@ class MaxPool2D(Layer):
         if k * k > 256:
             raise ValueError("pool window %dx%d too large for one-byte switches" % (k, k))
         self.switches = None
+
+    @classmethod
+    def from_spec(cls, in_shape, args, init_std, rng):
+        """``args``: k (3), stride (2), ceil_mode (True): the pooling of Z&F Fig. 3."""
+        return cls(args.get("k", 3), args.get("stride", 2), args.get("ceil_mode", True))
 
     def forward(self, x, train=False):
         y, self.switches = maxpool_forward(x, self.k, self.stride, self.ceil_mode)
