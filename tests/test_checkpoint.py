@@ -1,3 +1,5 @@
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -23,7 +25,8 @@ def test_round_trip_keeps_weights_velocity_state_and_dropout_rng(tmp_path):
         np.testing.assert_array_equal(ck.velocity[k], velocity[k])
     assert ck.epoch == 3 and ck.state["seed"] == 7 and ck.class_names[9] == "c9"
     assert ck.spec == net.spec
-    np.testing.assert_array_equal(ck.net.layers["drop6"].rng.random(4), net.layers["drop6"].rng.random(4))
+    np.testing.assert_array_equal(ck.net.layers["drop6"].rng.random(4),
+                                  net.layers["drop6"].rng.random(4))
 
 
 def test_missing_foreign_and_truncated_files_are_one_line_errors(tmp_path):
@@ -74,3 +77,35 @@ def test_a_write_killed_midway_leaves_the_previous_checkpoint_whole(tmp_path, mo
     ck = load_checkpoint(str(path))
     assert ck.epoch == 1
     np.testing.assert_array_equal(ck.net.params()["conv1.W"], net.params()["conv1.W"])
+
+
+def test_an_older_file_without_layer_state_and_with_dropout_rng_still_loads(tmp_path):
+    # Files written before Layer.state and random_state(): no 'layer_state' group, the dropout
+    # streams under state['dropout_rng'].
+    net = models.zfnet_small(10, seed=3)
+    net.layers["drop7"].rng.random(9)
+    _save(tmp_path / "old.h5", net)
+    with h5py.File(tmp_path / "old.h5", "a") as f:
+        state = json.loads(f.attrs["state"])
+        state["dropout_rng"] = state.pop("layer_rng")
+        f.attrs["state"] = json.dumps(state)
+        assert "layer_state" not in f                  # no layer of zfnet_small has buffers
+    ck = load_checkpoint(str(tmp_path / "old.h5"))
+    np.testing.assert_array_equal(ck.net.layers["drop7"].rng.random(4),
+                                  net.layers["drop7"].rng.random(4))
+    # Saved again, the older key is replaced by the new one, not carried along.
+    save_checkpoint(str(tmp_path / "new.h5"), ck.net, ck.velocity, ck.mean, ck.class_names,
+                    ck.state)
+    with h5py.File(tmp_path / "new.h5", "r") as f:
+        state = json.loads(f.attrs["state"])
+    assert "dropout_rng" not in state and set(state["layer_rng"]) == {"drop6", "drop7"}
+
+
+def test_an_unknown_layer_kind_is_a_one_line_error(tmp_path):
+    _save(tmp_path / "c.h5", models.zfnet_small(10))
+    with h5py.File(tmp_path / "c.h5", "a") as f:
+        spec = json.loads(f.attrs["spec"])
+        spec["layers"][1][1] = "wobble"
+        f.attrs["spec"] = json.dumps(spec)
+    with pytest.raises(CheckpointError, match="c.h5.*wobble"):
+        load_checkpoint(str(tmp_path / "c.h5"))
