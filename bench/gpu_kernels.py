@@ -41,7 +41,8 @@ def main():
     args = ap.parse_args()
     cp = cupy_or_none()
     if cp is None:
-        sys.exit("bench/gpu_kernels.py: no CUDA device (CuPy missing or no GPU visible); nothing to time")
+        sys.exit("bench/gpu_kernels.py: no CUDA device (CuPy missing or no GPU visible); "
+                 "nothing to time")
     torch = import_torch()
     bench = Bench(cp, torch, args.repeat)
     groups = [g for g in args.only.split(",") if g] or list(GROUPS)
@@ -120,7 +121,8 @@ class Bench:
         else:
             rate = "%7.1f TFLOP/s %5.1f%% sgemm" % (work / (ours_ms * 1e-3) / 1e12,
                                                     100 * work / (ours_ms * 1e-3) / self.sgemm)
-        peer = "%8.3f ms  x%5.2f" % (peer_ms, peer_ms / ours_ms) if peer_ms else "%8s  %6s" % ("-", "-")
+        peer = ("%8.3f ms  x%5.2f" % (peer_ms, peer_ms / ours_ms) if peer_ms
+                else "%8s  %6s" % ("-", "-"))
         line = "%-24s %-22s %8.3f ms  %-30s %s  %s" % (op, shape, ours_ms, rate, peer, note)
         print(line, flush=True)
         self.rows.append((op, ours_ms, peer_ms, work, kind))
@@ -130,9 +132,11 @@ class Bench:
         props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
         name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
         print("device: %s; copy bandwidth %.0f GB/s (1 GiB copy, read+write); sgemm %.1f TFLOP/s "
-              "(8192^3, no TF32); torch: %s" % (name, self.copy_bw / 1e9, self.sgemm / 1e12,
-                                                 self.torch.__version__ if self.torch else "absent"))
-        print("%-24s %-22s %11s  %-30s %8s  %6s" % ("op", "shape", "ours", "rate", "torch", "torch/ours"))
+              "(8192^3, no TF32); torch: %s"
+              % (name, self.copy_bw / 1e9, self.sgemm / 1e12,
+                 self.torch.__version__ if self.torch else "absent"))
+        print("%-24s %-22s %11s  %-30s %8s  %6s"
+              % ("op", "shape", "ours", "rate", "torch", "torch/ours"))
 
     def summary(self):
         print()
@@ -142,7 +146,8 @@ class Bench:
                 _, ours, peer, work, kind = hit[0]
                 extra = ""
                 if kind == "bytes":
-                    extra = ", %.0f%% of copy bandwidth" % (100 * work / (ours * 1e-3) / self.copy_bw)
+                    extra = ", %.0f%% of copy bandwidth" % (
+                        100 * work / (ours * 1e-3) / self.copy_bw)
                 print("bar %-22s %s: ours %.3f ms%s%s" % (op, bar, ours, extra,
                                                           ", torch %.3f ms" % peer if peer else ""))
         if self.failures:
@@ -237,7 +242,8 @@ def bench_relu(b):
         pf = b.torch_ms(lambda: torch.relu(xt))
         pb = b.torch_ms(lambda: torch.ops.aten.threshold_backward(dyt, xt, 0))
     b.row("relu_fwd", "128x96x110x110", b.ms(lambda: relu_forward(x)), 2 * x.nbytes, "bytes", pf)
-    b.row("relu_bwd", "128x96x110x110", b.ms(lambda: relu_backward(dy, x)), 3 * x.nbytes, "bytes", pb)
+    b.row("relu_bwd", "128x96x110x110", b.ms(lambda: relu_backward(dy, x)), 3 * x.nbytes, "bytes",
+          pb)
 
 
 def bench_dropout(b):
@@ -251,9 +257,11 @@ def bench_dropout(b):
     if torch:
         xt = b.tensor(x)
         pf = b.torch_ms(lambda: torch.nn.functional.dropout(xt, 0.5, training=True))
-    b.row("dropout_fwd", "128x4096", b.ms(lambda: dropout_gpu(x, 0.5, 1)), 2 * x.nbytes, "bytes", pf)
+    b.row("dropout_fwd", "128x4096", b.ms(lambda: dropout_gpu(x, 0.5, 1)), 2 * x.nbytes, "bytes",
+          pf)
     big = rnd(cp, (N, 96, 55, 55))
-    pf = b.torch_ms(lambda: torch.nn.functional.dropout(b.tensor(big), 0.5, training=True)) if torch else None
+    pf = (b.torch_ms(lambda: torch.nn.functional.dropout(b.tensor(big), 0.5, training=True))
+          if torch else None)
     b.row("dropout_fwd", "128x96x55x55", b.ms(lambda: dropout_gpu(big, 0.5, 1)), 2 * big.nbytes,
           "bytes", pf)
 
@@ -290,14 +298,16 @@ def bench_conv(b):
         if torch:
             F = torch.nn.functional
             xt, Wt, bt, dyt = b.tensor(x), b.tensor(W), b.tensor(bias), b.tensor(dy)
-            b.check(name + " y vs torch", y[:2].get(), F.conv2d(xt[:2], Wt, bt, s, p).cpu().numpy(), 1e-4)
+            b.check(name + " y vs torch", y[:2].get(), F.conv2d(xt[:2], Wt, bt, s, p).cpu().numpy(),
+                    1e-4)
             cb = torch.ops.aten.convolution_backward
             args = (dyt, xt, Wt, [c_out], [s, s], [p, p], [1, 1], False, [0, 0], 1)
             pf = b.torch_ms(lambda: F.conv2d(xt, Wt, bt, s, p))
             pd = b.torch_ms(lambda: cb(*args, [True, False, False]))
             pw = b.torch_ms(lambda: cb(*args, [False, True, True]))
         label = "%dx%dx%dx%d %d/%d" % (shape + (k, s))
-        b.row(name + " fwd", label, b.ms(lambda: conv_forward(x, W, bias, s, p)), flops, "flops", pf)
+        b.row(name + " fwd", label, b.ms(lambda: conv_forward(x, W, bias, s, p)), flops, "flops",
+              pf)
         b.row(name + " bwd data", label, b.ms(lambda: conv_backward_data(dy, W, x.shape, s, p)),
               flops, "flops", pd)
         b.row(name + " bwd W,b", label, b.ms(lambda: conv_backward_params(dy, cols, W.shape)),
@@ -308,10 +318,10 @@ def bench_conv(b):
             pi = b.torch_ms(lambda: F.unfold(xt, k, padding=p, stride=s))
             ut = F.unfold(xt, k, padding=p, stride=s)
             pc = b.torch_ms(lambda: F.fold(ut, shape[2:], k, padding=p, stride=s))
-        b.row("  im2col", label, b.ms(lambda: im2col(x, k, s, p)), x.nbytes + cols.nbytes, "bytes", pi,
-              "torch: F.unfold")
-        b.row("  col2im", label, b.ms(lambda: col2im(dcols, x.shape, k, s, p)), x.nbytes + cols.nbytes,
-              "bytes", pc, "torch: F.fold")
+        b.row("  im2col", label, b.ms(lambda: im2col(x, k, s, p)), x.nbytes + cols.nbytes, "bytes",
+              pi, "torch: F.unfold")
+        b.row("  col2im", label, b.ms(lambda: col2im(dcols, x.shape, k, s, p)),
+              x.nbytes + cols.nbytes, "bytes", pc, "torch: F.fold")
 
 
 def bench_loss(b):
@@ -332,8 +342,9 @@ def bench_loss(b):
             torch.nn.functional.cross_entropy(lt, labt).backward()
 
         pf = b.torch_ms(fb)
-    b.row("softmax_xent_fwd_bwd", "128x1000", b.ms(lambda: (head.forward(logits, labels), head.backward())),
-          2 * logits.nbytes, "bytes", pf)
+    b.row("softmax_xent_fwd_bwd", "128x1000",
+          b.ms(lambda: (head.forward(logits, labels), head.backward())), 2 * logits.nbytes, "bytes",
+          pf)
 
 
 def bench_sgd(b):

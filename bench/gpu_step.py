@@ -35,7 +35,8 @@ def main():
     args = ap.parse_args()
     cp = cupy_or_none()
     if cp is None:
-        sys.exit("bench/gpu_step.py: no CUDA device (CuPy missing or no GPU visible); nothing to time")
+        sys.exit("bench/gpu_step.py: no CUDA device (CuPy missing or no GPU visible); "
+                 "nothing to time")
     torch = import_torch()
 
     net = zfcore.models.zfnet(1000)

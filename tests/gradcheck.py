@@ -64,7 +64,8 @@ def check_grad(f, inputs, grads, eps=1e-6, rtol=1e-6, atol=1e-10, directions=3, 
     for name, x in inputs.items():
         assert x.dtype == np.float64, "%s: gradient checks run in float64, got %s" % (name, x.dtype)
         g = np.asarray(grads[name], dtype=np.float64)
-        assert g.shape == x.shape, "%s: gradient shape %s != input shape %s" % (name, g.shape, x.shape)
+        assert g.shape == x.shape, "%s: gradient shape %s != input shape %s" % (
+            name, g.shape, x.shape)
         if full:
             num = numeric_grad(f, x, eps)
             scale = max(np.abs(g).max(initial=0.0), np.abs(num).max(initial=0.0))
@@ -83,7 +84,8 @@ def check_grad(f, inputs, grads, eps=1e-6, rtol=1e-6, atol=1e-10, directions=3, 
             ana = float(np.vdot(g, v))
             tol = atol + rtol * max(abs(ana), abs(num), float(np.linalg.norm(g)))
             if not abs(num - ana) <= tol:
-                # Small enough to afford it: the full numeric gradient, to print beside the analytic.
+                # Small enough to afford it: the full numeric gradient, to print beside the
+                # analytic.
                 full_num = _show(numeric_grad(f, x, eps)) if x.size <= FULL_ON_FAILURE else \
                     "(not computed: %d entries)" % x.size
                 raise AssertionError(

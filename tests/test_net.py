@@ -361,7 +361,8 @@ def test_project_fully_connected_layers():
     for c in range(5):
         r6 = np.zeros_like(h6)
         r6[:, c] = h6[:, c]
-        np.testing.assert_allclose(net.project(x, "fc6", c), down_from_fc6(r6), rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(net.project(x, "fc6", c), down_from_fc6(r6), rtol=1e-12,
+                                   atol=1e-13)
     r7 = np.zeros_like(h7)
     r7[:, 2] = h7[:, 2]
     expect = down_from_fc6(np.maximum(r7 @ W7, 0))        # drop6 identity, relu6 rectifies
@@ -398,7 +399,8 @@ def test_input_scale_scales_the_input_and_every_gradient_is_wrt_the_raw_pixels()
     plain = tiny_net(TWO_CONV)
     net.input_scale = 0.25
     x = images()
-    np.testing.assert_allclose(net.forward(x, until="conv2"), plain.forward(0.25 * x, until="conv2"))
+    np.testing.assert_allclose(net.forward(x, until="conv2"),
+                               plain.forward(0.25 * x, until="conv2"))
     net.loss(net.forward(x), [0, 1])
     dx = net.backward()
     check_grad(lambda: net.loss(net.forward(x), [0, 1]), {"x": x}, {"x": dx})

@@ -6,8 +6,8 @@ from zfcore.optim import SGD, renormalise_filters
 
 def test_renormalise_only_filters_above_the_limit():
     rng = np.random.default_rng(0)
-    W = rng.standard_normal((4, 3, 5, 5)).astype(np.float32) * np.array([0.01, 0.05, 0.3, 2.0],
-                                                                          np.float32)[:, None, None, None]
+    W = rng.standard_normal((4, 3, 5, 5)).astype(np.float32) * np.array(
+        [0.01, 0.05, 0.3, 2.0], np.float32)[:, None, None, None]
     before = W.copy()
     renormalise_filters(W, 0.1)
     for o in range(4):
@@ -25,7 +25,8 @@ def test_sgd_step_is_momentum_with_weight_decay_on_weights_only():
     opt = SGD(net, lr=0.1, momentum=0.9, weight_decay=0.01, max_filter_rms=None)
     rng = np.random.default_rng(2)
     for layer in net.layers.values():
-        layer.grads = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in layer.params.items()}
+        layer.grads = {k: rng.standard_normal(v.shape).astype(np.float32)
+                       for k, v in layer.params.items()}
     w0 = {k: v.copy() for k, v in net.params().items()}
     g = {k: v.copy() for k, v in net.grads().items()}
     v_old = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in w0.items()}

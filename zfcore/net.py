@@ -114,7 +114,8 @@ class Net:
         ``(i, j)``, or the whole map (``'all'``); the kept ones keep their value. The signal then
         goes down through every layer below: ``mode='deconv'`` (unpool, rectify, transposed
         filters: the deconvnet), ``'backprop'`` (the true gradient, times the activation), or
-        ``'guided'`` (guided backprop). (image, channel) pairs run as one batch, ``chunk`` at a time.
+        ``'guided'`` (guided backprop). (image, channel) pairs run as one batch, ``chunk`` at a
+        time.
         """
         channels = [channel] if np.isscalar(channel) else list(channel)
         xp = xp_of(x)
@@ -145,7 +146,8 @@ class Net:
         xp = xp_of(x)
         channels = np.asarray(channels).reshape(-1)
         if len(channels) != x.shape[0]:
-            raise ValueError("project_units: %d channels for %d images" % (len(channels), x.shape[0]))
+            raise ValueError("project_units: %d channels for %d images"
+                             % (len(channels), x.shape[0]))
         out = xp.empty(x.shape, dtype=x.dtype)
         for s in range(0, x.shape[0], chunk):
             e = min(s + chunk, x.shape[0])

@@ -68,7 +68,8 @@ def cifar_root(tmp_path):
 
 def idx_bytes(array):
     array = np.asarray(array, dtype=np.uint8)
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(">%dI" % array.ndim, *array.shape)
+    header = (struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+              + struct.pack(">%dI" % array.ndim, *array.shape))
     return header + array.tobytes()
 
 

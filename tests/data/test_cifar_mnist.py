@@ -71,7 +71,8 @@ def test_mnist_native_and_resized_sizes_and_fashion_names(tmp_path):
 
 def test_idx_errors(tmp_path):
     good = idx_bytes(np.zeros((3, 4, 4)))
-    cases = {"trunc": good[:-5], "magic": b"\x12\x34" + good[2:], "type": good[:2] + b"\x0d" + good[3:]}
+    cases = {"trunc": good[:-5], "magic": b"\x12\x34" + good[2:],
+             "type": good[:2] + b"\x0d" + good[3:]}
     words = {"trunc": "truncated", "magic": "not an idx", "type": "data type"}
     for name, data in cases.items():
         p = tmp_path / name

@@ -33,14 +33,16 @@ def test_centre_crop_matches_loops():
     got = centre_crop(imgs, mean, 6)
     assert got.shape == (3, 3, 6, 6) and got.dtype == np.float32
     for b in range(3):
-        np.testing.assert_array_equal(got[b], naive_crop(imgs[b], mean, (9 - 6) // 2, (11 - 6) // 2, 6))
+        np.testing.assert_array_equal(got[b],
+                                      naive_crop(imgs[b], mean, (9 - 6) // 2, (11 - 6) // 2, 6))
 
 
 def test_centre_crop_full_size_is_mean_subtraction_in_nchw():
     imgs, mean = images_and_mean(h=8, w=8)
     got = centre_crop(imgs, mean, 8)
     np.testing.assert_array_equal(got, (imgs.astype(np.float32) - mean).transpose(0, 3, 1, 2))
-    np.testing.assert_array_equal(centre_crop(imgs, None, 8), imgs.astype(np.float32).transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(centre_crop(imgs, None, 8),
+                                  imgs.astype(np.float32).transpose(0, 3, 1, 2))
 
 
 def test_ten_crop_positions_and_order():
@@ -53,11 +55,13 @@ def test_ten_crop_positions_and_order():
     for b in range(2):
         for k, (y, x) in enumerate(corners):
             np.testing.assert_array_equal(got[10 * b + k], naive_crop(imgs[b], mean, y, x, c))
-            np.testing.assert_array_equal(got[10 * b + 5 + k], naive_crop(imgs[b], mean, y, x, c, flip=True))
+            np.testing.assert_array_equal(got[10 * b + 5 + k],
+                                          naive_crop(imgs[b], mean, y, x, c, flip=True))
 
 
 def test_ten_crop_of_a_marked_image_finds_the_marks():
-    """A 1-pixel mark in each corner: each corner crop holds exactly its own mark, where expected."""
+    """A 1-pixel mark in each corner: each corner crop holds exactly its own mark, where
+    expected."""
     img = np.zeros((1, 8, 8, 3), dtype=np.uint8)
     for v, (y, x) in enumerate([(0, 0), (0, 7), (7, 0), (7, 7)], start=1):
         img[0, y, x] = 10 * v
@@ -74,7 +78,8 @@ def test_crop_at_with_flip_and_reflect_pad_matches_loops():
     ys, xs, flips = [0, 3, 7, 2], [5, 0, 7, 1], [True, False, True, False]
     got = crop_at(imgs, mean, 8, ys, xs, flips, pad=4)
     for b in range(4):
-        np.testing.assert_array_equal(got[b], naive_crop(imgs[b], mean, ys[b], xs[b], 8, flips[b], pad=4))
+        np.testing.assert_array_equal(got[b],
+                                      naive_crop(imgs[b], mean, ys[b], xs[b], 8, flips[b], pad=4))
 
 
 def test_random_crop_flip_uses_the_rng_as_documented():

@@ -31,7 +31,8 @@ def test_splits_partition_each_class_deterministically(folder_root):
     assert len(val) == len(test) == 3 and len(train) == 12     # one of six per class each
     assert not set(val) & set(test) and not set(train) & (set(val) | set(test))
     assert sorted(train + val + test) == sorted(
-        os.path.join(folder_root, c, f) for c in names for f in os.listdir(os.path.join(folder_root, c)))
+        os.path.join(folder_root, c, f)
+        for c in names for f in os.listdir(os.path.join(folder_root, c)))
     assert plan(folder_root, "val")[1][0] == val                 # stable
 
 

@@ -39,7 +39,8 @@ def test_synthetic_round_trip_keeps_boxes_masks_and_reads_lazily(tmp_path):
         np.testing.assert_array_equal(mem.boxes, disk.boxes)
         np.testing.assert_array_equal(mem.masks, disk.masks)
         # batches read the lazy dataset in any order and give what memory gives
-        for (xa, ya), (xb, yb) in zip(batches(mem, 16, 56, True, seed=1), batches(disk, 16, 56, True, seed=1)):
+        for (xa, ya), (xb, yb) in zip(batches(mem, 16, 56, True, seed=1),
+                                      batches(disk, 16, 56, True, seed=1)):
             np.testing.assert_array_equal(xa, xb)
             np.testing.assert_array_equal(ya, yb)
     with h5py.File(out, "r") as f:
@@ -61,7 +62,8 @@ def test_folder_pack_streams_and_counts_skipped(tmp_path):
     assert disk.skipped_files[0].endswith("zz_broken.png")
     # val packed alone still carries the train mean
     pack(root, str(tmp_path / "fruit-val.h5"), size=12, split="val", progress=False)
-    np.testing.assert_array_equal(open_dataset(str(tmp_path / "fruit-{split}.h5"), "val").mean, mem.mean)
+    np.testing.assert_array_equal(open_dataset(str(tmp_path / "fruit-{split}.h5"), "val").mean,
+                                  mem.mean)
 
 
 def test_cli_pack_and_errors(tmp_path):
@@ -70,13 +72,15 @@ def test_cli_pack_and_errors(tmp_path):
     assert r.returncode == 0, r.stderr
     ds = open_dataset(out, "test")
     assert ds.images.shape == (24, 32, 32, 3)
-    np.testing.assert_array_equal(ds.images[:], open_dataset("synthetic", "test", size=32, n=24).images)
+    np.testing.assert_array_equal(ds.images[:],
+                                  open_dataset("synthetic", "test", size=32, n=24).images)
     for args, word in ((["pack", str(tmp_path / "missing"), out], "missing: no such file"),
                        (["pack", "synthetic", str(tmp_path / "no" / "dir.h5")], "does not exist"),
                        (["pack", "synthetic", out, "--n", "0"], "n: expected")):
         r = run_cli(*args)
         assert r.returncode == 2, r
-        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr and word in r.stderr, r.stderr
+        assert (r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+                and word in r.stderr), r.stderr
 
 
 def test_truncated_foreign_and_mismatched_files(tmp_path):
@@ -95,8 +99,9 @@ def test_truncated_foreign_and_mismatched_files(tmp_path):
     with h5py.File(str(tmp_path / "nolabels.h5"), "w") as f:
         f.attrs["format"] = FORMAT
         f["images"] = np.zeros((2, 4, 4, 3), np.uint8)
-    expect = {"truncated.h5": "unreadable HDF5", "header.h5": "not an HDF5", "text.h5": "not an HDF5",
-              "foreign.h5": "not a zfcore dataset", "nolabels.h5": "no 'labels'"}
+    expect = {"truncated.h5": "unreadable HDF5", "header.h5": "not an HDF5",
+              "text.h5": "not an HDF5", "foreign.h5": "not a zfcore dataset",
+              "nolabels.h5": "no 'labels'"}
     for name, word in expect.items():
         with pytest.raises(DataError) as e:
             open_dataset(str(tmp_path / name), "train")

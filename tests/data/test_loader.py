@@ -41,7 +41,8 @@ def test_each_image_once_and_last_partial_batch_kept():
     ds = small_dataset(n=23)
     xs, ys = collect(batches(ds, 5, 12, True, seed=1, pad=0))
     assert [len(y) for y in ys] == [5, 5, 5, 5, 3] and num_batches(ds, 5) == 5
-    assert all(x.shape[1:] == (3, 12, 12) and x.dtype == np.float32 and x.flags.c_contiguous for x in xs)
+    assert all(x.shape[1:] == (3, 12, 12) and x.dtype == np.float32 and x.flags.c_contiguous
+               for x in xs)
     # no room to crop and pad=0: each x is one image minus the mean, maybe mirrored
     ref = centre_crop(ds.images, ds.mean, 12)
     seen, flipped = [], 0
@@ -72,7 +73,8 @@ def test_full_size_crops_are_reflect_padded_by_an_eighth():
     order = epoch_order(7, 2, 0)
     rng = np.random.default_rng(np.random.SeedSequence([2, 0, 0]))
     ysel, xsel, flips = rng.integers(0, 5, 7), rng.integers(0, 5, 7), rng.random(7) < 0.5
-    np.testing.assert_array_equal(xs[0], crop_at(ds.images[order], ds.mean, 16, ysel, xsel, flips, pad=2))
+    np.testing.assert_array_equal(xs[0], crop_at(ds.images[order], ds.mean, 16, ysel, xsel, flips,
+                                                 pad=2))
 
 
 def test_eval_batches_in_order_centre_crop_mean_subtracted():
@@ -91,8 +93,9 @@ def test_stopping_early_does_not_hang():
     it.close()
 
 
-@pytest.mark.parametrize("kwargs, word", [(dict(batch_size=0), "batch_size"), (dict(crop=13), "crop"),
-                                          (dict(threads=-1), "threads"), (dict(prefetch=0), "prefetch")])
+@pytest.mark.parametrize("kwargs, word", [(dict(batch_size=0), "batch_size"),
+                                          (dict(crop=13), "crop"), (dict(threads=-1), "threads"),
+                                          (dict(prefetch=0), "prefetch")])
 def test_bad_arguments(kwargs, word):
     args = dict(batch_size=4, crop=8, train=True)
     args.update(kwargs)

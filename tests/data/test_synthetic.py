@@ -103,7 +103,8 @@ def test_linear_classifier_on_raw_pixels_stays_under_half():
     te = open_dataset("synthetic", "test", n=600)
     results = ridge_accuracy((tr.images, tr.labels), (te.images, te.labels), (0.01, 1.0))
     for lam, (acc_tr, acc_te) in results.items():
-        print("ridge lambda=%g*D on raw pixels: train accuracy %.3f, test accuracy %.3f (chance %.3f)"
+        print("ridge lambda=%g*D on raw pixels: train accuracy %.3f, test accuracy %.3f "
+              "(chance %.3f)"
               % (lam, acc_tr, acc_te, 1 / len(SHAPES)))
     # The classifier itself works (it fits its training set) ...
     assert results[0.01][0] > 0.9

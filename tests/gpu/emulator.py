@@ -31,8 +31,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 _POINTERS = {"float": np.float32, "unsigned char": np.uint8, "long long": np.int64,
              "unsigned int": np.uint32}
 _SCALARS = {"int": (np.int32, ctypes.c_int32), "long long": (np.int64, ctypes.c_int64),
-            "unsigned long long": (np.uint64, ctypes.c_uint64), "float": (np.float32, ctypes.c_float),
-            "double": (np.float64, ctypes.c_double)}
+            "unsigned long long": (np.uint64, ctypes.c_uint64),
+            "float": (np.float32, ctypes.c_float), "double": (np.float64, ctypes.c_double)}
 
 # Emulated grid: several blocks and threads for independent-thread kernels (exercises the
 # grid-stride arithmetic); one thread per block for kernels that cooperate through shared memory.
@@ -102,13 +102,15 @@ class EmulatedKernel:
         nthreads = int(np.prod(block))
         assert 1 <= nthreads <= 1024, "%s: block %r" % (where, block)
         if self.cooperative:
-            assert nthreads & (nthreads - 1) == 0, "%s: block %r not a power of two" % (where, block)
+            assert nthreads & (nthreads - 1) == 0, "%s: block %r not a power of two" % (
+                where, block)
         assert len(args) == len(self.params), "%s: %d args for %d parameters" % (
             where, len(args), len(self.params))
         cargs = []
         for a, (kind, ctype, pname) in zip(args, self.params):
             if kind == "ptr":
-                assert isinstance(a, np.ndarray), "%s: %s must be an array, got %r" % (where, pname, type(a))
+                assert isinstance(a, np.ndarray), "%s: %s must be an array, got %r" % (
+                    where, pname, type(a))
                 assert a.dtype == _POINTERS[ctype], "%s: %s is %s, kernel wants %s" % (
                     where, pname, a.dtype, ctype)
                 assert a.flags.c_contiguous, "%s: %s not C-contiguous" % (where, pname)

@@ -54,7 +54,8 @@ def run_on(device, fn, *args):
 def rel_error(got, want):
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     scale = np.abs(want).max() if want.size else 0.0
-    return float(np.abs(got - want).max() / scale) if scale > 0 else float(np.abs(got).max(initial=0.0))
+    return (float(np.abs(got - want).max() / scale) if scale > 0
+            else float(np.abs(got).max(initial=0.0)))
 
 
 def assert_close(got, want, kind, what=""):

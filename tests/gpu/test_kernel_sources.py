@@ -34,7 +34,8 @@ def _nvrtc():
     names = [ctypes.util.find_library("nvrtc")]
     try:
         import nvidia  # the nvidia-cuda-nvrtc wheels
-        names += sorted(glob.glob(os.path.join(list(nvidia.__path__)[0], "*", "lib", "libnvrtc.so*")))
+        names += sorted(glob.glob(os.path.join(list(nvidia.__path__)[0], "*", "lib",
+                                               "libnvrtc.so*")))
     except ImportError:
         pass
     for name in filter(None, names):

@@ -219,7 +219,8 @@ def test_relu_all_directions(device, shape, seed):
         lay = ReLU()
         return lay.forward(x), lay.backward(r), lay.deconv(r), lay.guided(r)
 
-    for g, w_, what in zip(run_on(device, layer, x, r), want, ("forward", "backward", "deconv", "guided")):
+    for g, w_, what in zip(run_on(device, layer, x, r), want,
+                           ("forward", "backward", "deconv", "guided")):
         assert_close(g, w_, "exact", "ReLU layer " + what)
 
 
@@ -241,7 +242,8 @@ def test_philox_reference_known_answers():
     assert philox4x32_10([0xFFFFFFFF] * 4, [0xFFFFFFFF] * 2) == [0x408F276D, 0x41C83B0E,
                                                                  0xA20BC7C6, 0x6D5451FD]
     assert philox4x32_10([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344],
-                         [0xA4093822, 0x299F31D0]) == [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]
+                         [0xA4093822, 0x299F31D0]) == [0xD16CFE09, 0x94FDCCEB,
+                                                       0x5001E420, 0x24126EA1]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -251,18 +253,21 @@ def test_philox_kernel_matches_reference(device):
     def words(buf):
         xp = backend.xp_of(buf)
         out = xp.empty(4 * groups, dtype=np.uint32)
-        backend.launch("dropout", "philox_words_fwd", (out, np.uint64(seed), np.int64(groups)), groups)
+        backend.launch("dropout", "philox_words_fwd", (out, np.uint64(seed), np.int64(groups)),
+                       groups)
         return out
 
     got = run_on(device, words, np.zeros(1, np.float32))
-    want = [w for g in range(groups) for w in philox4x32_10([g, 0, 0, 0], [seed & 0xFFFFFFFF, seed >> 32])]
+    want = [w for g in range(groups)
+            for w in philox4x32_10([g, 0, 0, 0], [seed & 0xFFFFFFFF, seed >> 32])]
     assert [int(v) for v in got] == want
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
 def test_dropout_mask_rate_and_reproducibility(device, p):
-    x = np.ones((64, 1001), np.float32)  # total not a multiple of 4: the last Philox group is partial
+    # total not a multiple of 4: the last Philox group is partial
+    x = np.ones((64, 1001), np.float32)
     a, b, c = run_on(device, lambda x: (dropout_gpu(x, p, 7), dropout_gpu(x, p, 7),
                                         dropout_gpu(x, p, 8)), x)
     assert_close(a, b, "exact", "same seed, same mask")
@@ -293,7 +298,8 @@ def test_dropout_layer_on_device(device):
     assert no_host_mask and has_seed
     keep = y1 != 0
     assert_close(y1[keep], (x * 2)[keep], "exact", "kept units scaled by 1/(1-p)")
-    assert_close(dx, np.where(keep, dy * np.float32(2.0), 0), "exact", "backward uses the same mask")
+    assert_close(dx, np.where(keep, dy * np.float32(2.0), 0), "exact",
+                 "backward uses the same mask")
     assert not np.array_equal(y1 != 0, y2 != 0)
     assert_close(y_eval, x, "exact", "eval is the identity")
     assert_close(again, y1, "exact", "reproducible from the layer seed")

@@ -98,5 +98,6 @@ def test_sgd_step_with_filter_renorm(device):
     for key, w in ref.params().items():
         assert_close(host(params[key]), w, "float32", "param " + key)
         assert_close(host(velocity[key]), opt_ref.velocity[key], "float32", "velocity " + key)
-    rms = np.sqrt((ref.params()["conv1.W"].reshape(ref.params()["conv1.W"].shape[0], -1) ** 2).mean(1))
+    rms = np.sqrt((ref.params()["conv1.W"].reshape(ref.params()["conv1.W"].shape[0], -1) ** 2)
+                  .mean(1))
     assert np.isclose(rms.max(), 0.1, rtol=1e-5), "the test must exercise the renorm"

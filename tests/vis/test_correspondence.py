@@ -32,7 +32,8 @@ def correlated_group(seed=2):
     for name in ("conv1.W", "conv2.W"):
         net.params()[name][:] = rng.standard_normal(net.params()[name].shape).astype(np.float32)
     yy, xx = np.mgrid[:16, :16]
-    base = np.stack([np.sin(yy / 2.0), np.cos(xx / 3.0), np.sin((yy + xx) / 4.0)]).astype(np.float32)
+    base = np.stack([np.sin(yy / 2.0), np.cos(xx / 3.0),
+                     np.sin((yy + xx) / 4.0)]).astype(np.float32)
     x = base[None] + 0.05 * rng.standard_normal((8, 3, 16, 16)).astype(np.float32)
     return net, x, np.tile([2, 2, 14, 14], (8, 1)), base
 

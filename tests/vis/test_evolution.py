@@ -1,4 +1,5 @@
-"""EvolutionRecorder: what it records per epoch, what it writes, and that it leaves the net alone."""
+"""EvolutionRecorder: what it records per epoch, what it writes, and that it leaves the net
+alone."""
 import os
 
 import numpy as np
@@ -9,7 +10,8 @@ from zfcore.vis.evolution import EvolutionRecorder
 BAR = np.array([[0, 0, 0], [1, 1, 1], [0, 0, 0]], dtype=np.float32)
 
 
-def test_records_the_strongest_projection_per_epoch_and_saves_one_grid_per_layer(tmp_path, plus_net):
+def test_records_the_strongest_projection_per_epoch_and_saves_one_grid_per_layer(tmp_path,
+                                                                                  plus_net):
     probe = noise_images(10, seed=7)
     plant(probe[3], 6, 6, 1.0)
     plant(probe[8], 10, 9, 1.4)
@@ -29,7 +31,8 @@ def test_records_the_strongest_projection_per_epoch_and_saves_one_grid_per_layer
     np.testing.assert_allclose(second["relu1"][0, ..., 1], 0.5 + 0.5 * BAR, atol=1e-6)
     assert rec.epochs == [1, 5]
     paths = rec.save()
-    assert sorted(os.path.basename(p) for p in paths) == ["evolution_pool2.png", "evolution_relu1.png"]
+    assert sorted(os.path.basename(p) for p in paths) == ["evolution_pool2.png",
+                                                           "evolution_relu1.png"]
     for p in paths:
         assert os.path.getsize(p) > 1000
         assert os.path.dirname(p) == os.path.join(str(tmp_path), "figures")

@@ -3,7 +3,8 @@ import numpy as np
 
 from tests.vis.plusnet import make_plus_net
 from zfcore.models import build, spec_of
-from zfcore.vis.geometry import RF, conv_blocks, penultimate_layer, receptive_fields, rf_boxes, top_conv_layer
+from zfcore.vis.geometry import (RF, conv_blocks, penultimate_layer, receptive_fields, rf_boxes,
+                                 top_conv_layer)
 
 
 def test_plus_net_receptive_fields_by_hand():

@@ -62,5 +62,6 @@ def test_distance_zero_at_identity_and_positive_elsewhere(plus_net):
     # copies of the same response, sqrt(2) times the norm
     assert res["distance"]["relu1"][2] == pytest.approx(np.sqrt(2), rel=0.05)
     from zfcore.layers.loss import softmax
-    assert res["prob"][1] == pytest.approx(float(softmax(plus_net.forward(x[None]))[0, 0]), rel=1e-6)
+    assert res["prob"][1] == pytest.approx(float(softmax(plus_net.forward(x[None]))[0, 0]),
+                                           rel=1e-6)
     assert res["images"].shape == (3, 3, 16, 16)

@@ -48,7 +48,8 @@ def small_sample(n=16, size=32, seed=0):
     masks = np.zeros((n, size + 4, size + 4), dtype=bool)
     masks[:, 10:22, 12:28] = True
     labels = np.arange(n) % 3
-    return Sample(images, labels, images.mean(axis=0).astype(np.float32), size, ["a", "b", "c"], boxes, masks)
+    return Sample(images, labels, images.mean(axis=0).astype(np.float32), size, ["a", "b", "c"],
+                  boxes, masks)
 
 
 def tiny_zfnet():
@@ -71,24 +72,27 @@ def test_pipeline_writes_every_figure_and_the_report_shows_them(tmp_path):
     write_png(str(run / "evolution_relu1.png"))
     done = []
     out = str(tmp_path / "out")
-    path, scores = visualize(net, sample, out, WHAT, run_dir=str(tmp_path / "run"), n_maps=4, n_show=2,
-                             n_score=3, progress=done.append)
+    path, scores = visualize(net, sample, out, WHAT, run_dir=str(tmp_path / "run"), n_maps=4,
+                             n_show=2, n_score=3, progress=done.append)
     assert done == list(WHAT)
     files = pngs(out)
-    for expected in ("figures/top9_relu1.png", "figures/top9_relu5.png", "figures/evolution_relu1.png",
-                     "figures/invariance.png", "figures/filters_layer1.png", "figures/occlusion_0.png",
+    for expected in ("figures/top9_relu1.png", "figures/top9_relu5.png",
+                     "figures/evolution_relu1.png", "figures/invariance.png",
+                     "figures/filters_layer1.png", "figures/occlusion_0.png",
                      "figures/occlusion_1.png"):
         assert expected in files
     html = open(path).read()
     assert referenced(html) == files
     assert "Other figures" not in html              # every figure has its own caption
-    assert set(scores) >= {"filters", "correspondence", "occlusion_minimum_in_box", "projection_energy_in_mask"}
+    assert set(scores) >= {"filters", "correspondence", "occlusion_minimum_in_box",
+                           "projection_energy_in_mask"}
     assert 0 <= scores["occlusion_minimum_in_box"]["chance"] <= 1
     assert os.path.exists(os.path.join(out, "scores.json"))
 
 
 def test_cli_missing_checkpoint_is_one_line(tmp_path, capsys):
-    code = cli.main([str(tmp_path / "nope.h5"), "--data", "synthetic", "--out", str(tmp_path / "o")])
+    code = cli.main([str(tmp_path / "nope.h5"), "--data", "synthetic", "--out",
+                     str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "nope.h5" in err and "no such file" in err
@@ -121,7 +125,8 @@ def _saved_checkpoint(path, net, size):
     if not hasattr(data, "open_dataset"):
         pytest.skip("zfcore.data.open_dataset not there")
     ds = data.open_dataset("synthetic", "train", size=size, n=24)
-    save(str(path), net, None, ds.mean, ds.class_names, {"epoch": 1, "data": "synthetic", "seed": 0})
+    save(str(path), net, None, ds.mean, ds.class_names,
+         {"epoch": 1, "data": "synthetic", "seed": 0})
     return str(path)
 
 
@@ -132,8 +137,8 @@ def test_cli_end_to_end_on_synthetic(tmp_path, capsys):
     net.spec["num_classes"] = 12
     ck = _saved_checkpoint(tmp_path / "checkpoint.h5", net, 32)
     out = tmp_path / "vis"
-    code = cli.main([ck, "--out", str(out), "--n-images", "24", "--what", "occlusion,scores,filters",
-                     "--n-score", "4", "--device", "numpy"])
+    code = cli.main([ck, "--out", str(out), "--n-images", "24", "--what",
+                     "occlusion,scores,filters", "--n-score", "4", "--device", "numpy"])
     printed = capsys.readouterr().out
     assert code == 0
     assert "occlusion minimum inside the object box" in printed and "wrote" in printed
@@ -169,12 +174,14 @@ def test_train_pair_trains_both_with_the_same_budget(tmp_path, monkeypatch, caps
     monkeypatch.setattr(filters.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
     paths = filters.train_pair("synthetic", str(tmp_path), 3, seed=5, extra=["--n-train", "100"])
     assert [c[c.index("--arch") + 1] for c in calls] == ["alexnet_small", "zfnet_small"]
-    strip = [[a for k, a in enumerate(c) if k != c.index("--arch") + 1 and k != c.index("--out") + 1]
+    strip = [[a for k, a in enumerate(c)
+              if k != c.index("--arch") + 1 and k != c.index("--out") + 1]
              for c in calls]
     assert strip[0] == strip[1]                       # the same data, epochs, seed and options
     assert calls[0][calls[0].index("--epochs") + 1] == "3" and calls[0][-2:] == ["--n-train", "100"]
     assert paths["zfnet_small"] == os.path.join(str(tmp_path), "zfnet_small", "checkpoint.h5")
     monkeypatch.setattr(filters.subprocess, "call", lambda cmd: 1)
-    assert cli.main(["train-pair", "--data", "synthetic", "--epochs", "1", "--out", str(tmp_path)]) == 2
+    assert cli.main(["train-pair", "--data", "synthetic", "--epochs", "1", "--out",
+                     str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "training alexnet_small failed" in err

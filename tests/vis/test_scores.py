@@ -24,7 +24,8 @@ def test_occlusion_minimum_falls_in_the_box(plus_net):
     # chance: the share of the 14x14 square centres (c + 1) inside each 3x3 box: 9 of 196
     assert abs(res["chance"] - 9 / 196) < 1e-12
     wrong = np.roll(boxes, 1, axis=0)
-    assert occlusion_hits(plus_net, x, np.zeros(4, int), wrong, 3, 1, layer="pool2")["hit_rate"] == 0.0
+    assert occlusion_hits(plus_net, x, np.zeros(4, int), wrong, 3, 1,
+                          layer="pool2")["hit_rate"] == 0.0
 
 
 def test_a_blind_net_scores_exactly_chance(plus_net):

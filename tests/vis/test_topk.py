@@ -38,7 +38,8 @@ def test_top9_finds_planted_images_in_order_of_strength(plus_net):
         assert t.image[0].tolist() == [p[0] for p in expected]
         assert t.i[0].tolist() == [p[1] for p in expected]
         assert t.j[0].tolist() == [p[2] for p in expected]
-        np.testing.assert_allclose(t.values[0], [15 * p[3] - 6 for p in expected], rtol=0, atol=0.151)
+        np.testing.assert_allclose(t.values[0], [15 * p[3] - 6 for p in expected], rtol=0,
+                                   atol=0.151)
         assert np.all(np.diff(t.values[0]) < 0)
         assert top["pool2"].image[0].tolist() == [p[0] for p in expected]
 

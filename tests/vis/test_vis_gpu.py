@@ -8,7 +8,8 @@ from zfcore.vis import EvolutionRecorder, Inputs, occlusion, top_activations
 from zfcore.vis.correspondence import delta, mask_boxes
 from zfcore.vis.invariance import invariance_curves
 
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(cupy_or_none() is None, reason="needs CuPy and a CUDA device")]
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(cupy_or_none() is None, reason="needs CuPy and a CUDA device")]
 TOL = 1e-4      # float32 on cuBLAS against host BLAS
 
 
@@ -44,7 +45,8 @@ def test_topk_projection_occlusion_on_gpu(tmp_path):
     i_ref = invariance_curves(ref, x[4], 0, "rotate", [0, 30, 90], layers=["relu1", "pool2"])
     i_dev = invariance_curves(dev, xd[4], 0, "rotate", [0, 30, 90], layers=["relu1", "pool2"])
     for name in ("relu1", "pool2"):
-        np.testing.assert_allclose(i_dev["distance"][name], i_ref["distance"][name], rtol=TOL, atol=TOL)
+        np.testing.assert_allclose(i_dev["distance"][name], i_ref["distance"][name], rtol=TOL,
+                                   atol=TOL)
     boxes = np.tile([2, 2, 8, 8], (12, 1))
     d_ref = delta(ref, x, mask_boxes(x, boxes), ["relu1", "fc3"])
     d_dev = delta(dev, xd, mask_boxes(xd, boxes), ["relu1", "fc3"])

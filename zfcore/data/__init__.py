@@ -4,13 +4,15 @@
     for x, y in batches(ds, 128, crop=56, train=True, seed=0, epoch=e): ...
     x10 = ten_crop(images, ds.mean, crop)      # (B*10, 3, crop, crop): the 10-crop test
 
-| source                                   | module       | stored side (default) | val split             |
-|------------------------------------------|--------------|-----------------------|-----------------------|
-| ``'synthetic'``                          | synthetic.py | 64                    | its own seed stream   |
-| folder ``root/<class>/<image>``          | folder.py    | 256 (short side, centre crop) | 1/10 of each class (or ``root/val``) |
-| CIFAR-10 python batches                  | cifar.py     | 32                    | last 1/10 of train    |
-| MNIST / Fashion-MNIST idx files          | mnist.py     | 32 (28 zero-padded)   | last 1/10 of train    |
-| a packed ``.h5`` (``python -m zfcore.data pack``) | h5.py | as packed            | its own file          |
+| source                           | module       | stored side (default) | val split              |
+|----------------------------------|--------------|-----------------------|------------------------|
+| ``'synthetic'``                  | synthetic.py | 64                    | its own seed stream    |
+| folder ``root/<class>/<image>``  | folder.py    | 256 (short side,      | 1/10 of each class     |
+|                                  |              | centre crop)          | (or ``root/val``)      |
+| CIFAR-10 python batches          | cifar.py     | 32                    | last 1/10 of train     |
+| MNIST / Fashion-MNIST idx files  | mnist.py     | 32 (28 zero-padded)   | last 1/10 of train     |
+| a packed ``.h5``                 | h5.py        | as packed             | its own file           |
+| (``python -m zfcore.data pack``) |              |                       |                        |
 
 A source may contain ``{split}`` (e.g. ``'packed/{split}.h5'``): the split's name is put there.
 Every mistake (missing path, empty class folder, damaged file, unknown source, bad argument)

@@ -93,7 +93,8 @@ def take(images, idx):
         uniq, inverse = np.unique(sorted_idx, return_inverse=True)
         block = images[uniq][inverse]
     else:
-        block = images[sorted_idx] if sorted_idx.size else np.empty((0,) + images.shape[1:], images.dtype)
+        block = (images[sorted_idx] if sorted_idx.size
+                 else np.empty((0,) + images.shape[1:], images.dtype))
     out = np.empty_like(block)
     out[order] = block
     return out

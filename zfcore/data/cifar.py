@@ -20,7 +20,8 @@ FILES = TRAIN_BATCHES + ["test_batch", "batches.meta"]
 def find(root):
     """The folder holding the batches (``root`` itself or its ``cifar-10-batches-py``), or None."""
     for d in (root, os.path.join(root, "cifar-10-batches-py")):
-        if os.path.isfile(os.path.join(d, "data_batch_1")) or os.path.isfile(os.path.join(d, "test_batch")):
+        if (os.path.isfile(os.path.join(d, "data_batch_1"))
+                or os.path.isfile(os.path.join(d, "test_batch"))):
             return d
     return None
 
@@ -32,9 +33,11 @@ def _unpickle(path):
         with open(path, "rb") as f:
             d = pickle.load(f, encoding="bytes")
     except Exception as e:   # truncated, not a pickle, wrong protocol: all "unreadable"
-        raise DataError("%s: unreadable CIFAR-10 batch (%s)" % (path, str(e).splitlines()[0] if str(e) else type(e).__name__)) from None
+        raise DataError("%s: unreadable CIFAR-10 batch (%s)"
+                        % (path, str(e).splitlines()[0] if str(e) else type(e).__name__)) from None
     if not isinstance(d, dict):
-        raise DataError("%s: not a CIFAR-10 batch (a pickle of %s, not a dict)" % (path, type(d).__name__))
+        raise DataError("%s: not a CIFAR-10 batch (a pickle of %s, not a dict)"
+                        % (path, type(d).__name__))
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in d.items()}
 
 
@@ -64,7 +67,8 @@ def _resize(images, size):
 def load(root, split, size=None, n=None):
     d = find(root) or root
     meta = _unpickle(os.path.join(d, "batches.meta"))
-    names = [x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in meta.get("label_names", [])]
+    names = [x.decode("utf-8") if isinstance(x, bytes) else str(x)
+             for x in meta.get("label_names", [])]
     parts = [_batch(os.path.join(d, b)) for b in TRAIN_BATCHES]
     train_images = np.concatenate([p[0] for p in parts])
     train_labels = np.concatenate([p[1] for p in parts])

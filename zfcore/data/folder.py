@@ -29,7 +29,8 @@ _MEANS = {}          # (root, size, train files) -> mean: opening val after trai
 
 def _subdirs(path):
     try:
-        names = sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
+        names = sorted(e.name for e in os.scandir(path)
+                       if e.is_dir() and not e.name.startswith("."))
     except OSError as e:
         raise DataError("%s: cannot list folder (%s)" % (path, e.strerror or e)) from None
     return names
@@ -91,7 +92,8 @@ def plan(root, split):
 
     def flat(per_class):
         files = [f for fs in per_class for f in fs]
-        labels = np.concatenate([np.full(len(fs), i, dtype=np.int64) for i, fs in enumerate(per_class)])
+        labels = np.concatenate([np.full(len(fs), i, dtype=np.int64)
+                                 for i, fs in enumerate(per_class)])
         return files, labels
 
     return names, flat(lists[split]), flat(lists["train"])
@@ -200,14 +202,16 @@ def load(root, split, size=None, n=None):
     images, kept, errors = decode_all(files, size, desc=bar)
     report_skipped(root, errors)
     if len(kept) == 0 and len(files) > 0:
-        raise DataError("%s: no readable image in the %s split (%s)" % (root, split, ": ".join(errors[0])))
+        raise DataError("%s: no readable image in the %s split (%s)"
+                        % (root, split, ": ".join(errors[0])))
     labels = labels[kept]
     if split == "train" and n is None:
         counts = np.bincount(labels, minlength=len(names))
         if counts.min() == 0:
             raise DataError("%s: no readable image among its train images"
                             % os.path.join(root, names[int(np.argmin(counts))]))
-        mean = _MEANS.setdefault((os.path.abspath(root), size, tuple(train_files)), pixel_mean(images))
+        mean = _MEANS.setdefault((os.path.abspath(root), size, tuple(train_files)),
+                                 pixel_mean(images))
     else:
         mean = train_mean(root, size, train_files,
                           desc="mean of train" if len(train_files) > 500 else None)

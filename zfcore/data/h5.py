@@ -89,7 +89,8 @@ def _read(f, path, split, size, n):
     stored = _attr_str(f.attrs.get("split", ""))
     if stored != split:
         raise DataError("%s: holds the %r split, not %r (pack each split to its own file; a "
-                        "source like 'data/{split}.h5' picks the file by split)" % (path, stored, split))
+                        "source like 'data/{split}.h5' picks the file by split)"
+                        % (path, stored, split))
     if size is not None and size != s:
         raise DataError("%s: holds %dx%d images, size=%d asked (pack again with --size %d)"
                         % (path, s, s, size, size))

@@ -70,7 +70,8 @@ def _pair(root, which):
             raise DataError("%s: missing %s-%s-ubyte[.gz]" % (root, stem, kind))
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise DataError("%s: images %s and labels %s do not match" % (paths[0], images.shape, labels.shape))
+        raise DataError("%s: images %s and labels %s do not match"
+                        % (paths[0], images.shape, labels.shape))
     return images, labels.astype(np.int64)
 
 
@@ -84,7 +85,8 @@ def to_rgb(grey, size):
         out[:, top:top + h, top:top + h] = grey
     else:
         from PIL import Image
-        out = np.stack([np.asarray(Image.fromarray(g).resize((size, size), Image.Resampling.BILINEAR))
+        out = np.stack([np.asarray(Image.fromarray(g).resize((size, size),
+                                                             Image.Resampling.BILINEAR))
                         for g in grey]) if len(grey) else np.zeros((0, size, size), np.uint8)
     return np.repeat(out[..., None], 3, axis=3)
 

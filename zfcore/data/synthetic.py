@@ -104,7 +104,8 @@ def _sdf(shape, u, v):
         return functools.reduce(np.minimum, [_convex(u, v, p) for p in _STAR[1:]],
                                 _convex(u, v, _STAR[0]) - 0.06)
     if shape == "stripes":
-        return functools.reduce(np.minimum, [_box(u, v, 0.13, 0.68, cu=c) for c in (-0.5, 0.0, 0.5)])
+        return functools.reduce(np.minimum,
+                                [_box(u, v, 0.13, 0.68, cu=c) for c in (-0.5, 0.0, 0.5)])
     if shape == "ellipse":
         a, b = 0.95, 0.48
         q = np.sqrt((u / a) ** 2 + (v / b) ** 2) + 1e-6
@@ -198,7 +199,8 @@ def render_chunk(seed, split_id, chunk, size, count=CHUNK):
     t = np.clip(t, 0, 1)[..., None]                                 # (count, S, S, 1)
     img = (bg2 - bg1)[sl, None, None, :] * t
     img += bg1[sl, None, None, :]                                   # (count, S, S, 3)
-    phase = (col(tex_freq * size * np.cos(tex_dir)) * xx + col(tex_freq * size * np.sin(tex_dir)) * yy
+    phase = (col(tex_freq * size * np.cos(tex_dir)) * xx
+             + col(tex_freq * size * np.sin(tex_dir)) * yy
              + col(tex_phase))
     img += np.cos(phase)[..., None] * tex_col[sl, None, None, :]
 
@@ -208,7 +210,8 @@ def render_chunk(seed, split_id, chunk, size, count=CHUNK):
         idx = np.flatnonzero(labels[sl] == c)
         if idx.size == 0:
             continue
-        r, cth, sth = (a[idx].astype(f32)[:, None, None] for a in (radius, np.cos(theta), np.sin(theta)))
+        r, cth, sth = (a[idx].astype(f32)[:, None, None]
+                       for a in (radius, np.cos(theta), np.sin(theta)))
         dy = pix[None, :, None] - cy[idx].astype(f32)[:, None, None]
         dx = pix[None, None, :] - cx[idx].astype(f32)[:, None, None]
         u, v = (cth * dx + sth * dy) / r, (cth * dy - sth * dx) / r   # (G, S, S) unit frame

@@ -25,6 +25,6 @@ from zfcore.vis.probe import Inputs
 from zfcore.vis.scores import occlusion_hits, projection_in_mask
 from zfcore.vis.topk import top_activations
 
-__all__ = ["occlusion", "EvolutionRecorder", "top_activations", "invariance_curves", "correspondence_table",
-           "compare_architectures", "dead_fraction", "high_freq_share", "occlusion_hits",
-           "projection_in_mask", "receptive_fields", "Inputs"]
+__all__ = ["occlusion", "EvolutionRecorder", "top_activations", "invariance_curves",
+           "correspondence_table", "compare_architectures", "dead_fraction", "high_freq_share",
+           "occlusion_hits", "projection_in_mask", "receptive_fields", "Inputs"]

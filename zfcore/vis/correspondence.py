@@ -89,7 +89,8 @@ def part_boxes(obj_boxes, part, hw):
         raise ValueError("part must be one of %s, got %r" % (PARTS, part))
     ys = np.where(top, y0, my), np.where(top, my, y1)
     xs = np.where(left, x0, mx), np.where(left, mx, x1)
-    out = np.stack([np.floor(ys[0]), np.floor(xs[0]), np.ceil(ys[1]), np.ceil(xs[1])], axis=1).astype(int)
+    out = np.stack([np.floor(ys[0]), np.floor(xs[0]), np.ceil(ys[1]), np.ceil(xs[1])],
+                   axis=1).astype(int)
     out[:, 2] = np.maximum(out[:, 2], out[:, 0] + 2)
     out[:, 3] = np.maximum(out[:, 3], out[:, 1] + 2)
     h, w = hw
@@ -138,7 +139,8 @@ def correspondence_table(net, groups, parts=PARTS, layers=None, n_random=5, seed
         for name in layers:
             for row, v in zip(rows_of, d[name]):
                 rows[row][name].append(float(v))
-    return {row: {name: (float(np.mean(v)) if v else float("nan"), float(np.std(v)) if v else float("nan"))
+    return {row: {name: (float(np.mean(v)) if v else float("nan"),
+                         float(np.std(v)) if v else float("nan"))
                   for name, v in cols.items()} for row, cols in rows.items()}
 
 
@@ -146,7 +148,7 @@ def table_html(table):
     """Table 1 as an HTML table: rows parts + random, columns layers, cells mean +- std."""
     layers = list(next(iter(table.values())))
     head = "".join("<th>%s</th>" % name for name in layers)
-    body = "".join("<tr><td>%s</td>%s</tr>" % (row, "".join("<td>%.4f &plusmn; %.4f</td>" % cols[name]
-                                                              for name in layers))
+    body = "".join("<tr><td>%s</td>%s</tr>"
+                   % (row, "".join("<td>%.4f &plusmn; %.4f</td>" % cols[name] for name in layers))
                    for row, cols in table.items())
     return "<table><tr><th>occluded</th>%s</tr>%s</table>" % (head, body)

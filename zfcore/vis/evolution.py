@@ -83,5 +83,6 @@ class EvolutionRecorder:
             step = grid.shape[0] / m
             ax.set_yticks((np.arange(m) + 0.5) * step - 0.5)
             ax.set_yticklabels(["map %d" % c for c in self.maps[name]], fontsize=7)
-            paths.append(save(fig, os.path.join(self.out_dir, "figures", "evolution_%s.png" % name)))
+            paths.append(save(fig, os.path.join(self.out_dir, "figures",
+                                                "evolution_%s.png" % name)))
         return paths

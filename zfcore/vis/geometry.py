@@ -23,7 +23,8 @@ def receptive_fields(net):
         if isinstance(layer, (Flatten, Linear)) or size is None:
             start, jump, size = 0, 1, None
         elif isinstance(layer, Conv2D):
-            start, size, jump = start - layer.pad * jump, size + (layer.k - 1) * jump, jump * layer.stride
+            start, size, jump = (start - layer.pad * jump, size + (layer.k - 1) * jump,
+                                 jump * layer.stride)
         elif isinstance(layer, MaxPool2D):
             size, jump = size + (layer.k - 1) * jump, jump * layer.stride
         out[name] = RF(start, jump, size)

@@ -44,7 +44,8 @@ def transform(x, kind, values, fill=0.0):
         sy, sx = yy[None] / v, xx[None] / v
     elif kind == "rotate":
         t = np.deg2rad(v)
-        # output pixel p shows input pixel R(-t) p (y axis points down, so "anticlockwise" on screen)
+        # output pixel p shows input pixel R(-t) p (y axis points down, so "anticlockwise" on
+        # screen)
         cos, sin = np.cos(t), np.sin(t)
         cos = np.where(np.abs(cos) < 1e-12, 0.0, cos)
         sin = np.where(np.abs(sin) < 1e-12, 0.0, sin)
@@ -95,7 +96,8 @@ def invariance_curves(net, x, label, kind, values=None, layers=None, fill=0.0, c
         outs = net.forward(xt[s:s + chunk], keep=want)
         for name in layers:
             f = outs[name].reshape(outs[name].shape[0], -1)
-            d = xp.sqrt(((f - ref[name]) ** 2).sum(axis=1)) / xp.maximum(xp.sqrt((ref[name] ** 2).sum()), 1e-12)
+            d = (xp.sqrt(((f - ref[name]) ** 2).sum(axis=1))
+                 / xp.maximum(xp.sqrt((ref[name] ** 2).sum()), 1e-12))
             dist[name].append(to_numpy(d))
         prob.append(to_numpy(softmax(outs[last])[:, int(label)]))
     return {"values": values, "images": to_numpy(xt),
@@ -121,7 +123,8 @@ def invariance_figure(path, net, results, names=None, pixels=to_rgb):
     for row, kind in zip(axes, kinds):
         runs = results[kind]
         first = runs[0]
-        pick = np.linspace(0, len(first["values"]) - 1, min(5, len(first["values"]))).round().astype(int)
+        pick = np.linspace(0, len(first["values"]) - 1,
+                           min(5, len(first["values"]))).round().astype(int)
         strip = np.concatenate([np.pad(pixels(first["images"][t]), ((2, 2), (2, 2), (0, 0)),
                                        constant_values=1.0) for t in pick], axis=1)
         show(row[0], strip, "%s: %s" % (kind, ", ".join(_fmt(first["values"][t]) for t in pick)))
@@ -129,7 +132,8 @@ def invariance_figure(path, net, results, names=None, pixels=to_rgb):
         for ax, name in zip(row[1:3], layers):
             for k, run in enumerate(runs):
                 ax.plot(run["values"], run["distance"][name], marker=".", label=_name(names, k))
-            ax.set_title("layer %d (%s): normalised distance" % (layer_number(net, name), name), fontsize=8)
+            ax.set_title("layer %d (%s): normalised distance" % (layer_number(net, name), name),
+                         fontsize=8)
         for k, run in enumerate(runs):
             row[3].plot(run["values"], run["prob"], marker=".", label=_name(names, k))
         row[3].set_ylim(-0.02, 1.02)

@@ -11,7 +11,8 @@ def occluder_grid(hw, size, stride):
     """Top-left corners of the occluder: (H', W') with H' = floor((H - size) / stride) + 1."""
     h, w = hw
     if size < 1 or stride < 1 or size > min(h, w):
-        raise ValueError("occluder size %r / stride %r do not fit a %dx%d image" % (size, stride, h, w))
+        raise ValueError("occluder size %r / stride %r do not fit a %dx%d image"
+                         % (size, stride, h, w))
     return (h - size) // stride + 1, (w - size) // stride + 1
 
 
@@ -24,9 +25,10 @@ def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
     / stride) + 1 and j < W' likewise; the occluded copies run as batches of ``chunk``.
 
     Returns a dict of (H', W') numpy maps indexed by the corner: 'prob' (softmax probability of
-    ``label``), 'logp' (its log, which does not saturate in float32), 'top_class' (argmax class), 'activation' (the sum over positions of the feature
-    map of ``layer`` that is strongest, i.e. holds the largest activation, on the unoccluded
-    image), and 'channel' (that map's index, an int).
+    ``label``), 'logp' (its log, which does not saturate in float32), 'top_class' (argmax class),
+    'activation' (the sum over positions of the feature map of ``layer`` that is strongest, i.e.
+    holds the largest activation, on the unoccluded image), and 'channel' (that map's index, an
+    int).
     """
     xp = xp_of(x)
     _, h, w = x.shape
@@ -57,19 +59,21 @@ def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
         top[s:s + len(batch)] = to_numpy(p.argmax(axis=1))
         a = outs[layer][:, channel]
         act[s:s + len(batch)] = to_numpy(a.reshape(len(batch), -1).sum(axis=1))
-    return {"prob": prob.reshape(hp, wp), "logp": logp.reshape(hp, wp), "top_class": top.reshape(hp, wp),
+    return {"prob": prob.reshape(hp, wp), "logp": logp.reshape(hp, wp),
+            "top_class": top.reshape(hp, wp),
             "activation": act.reshape(hp, wp), "channel": channel}
 
 
-def occlusion_figure(path, net, x, rgb, label, result, size, stride, class_names=None, layer="pool5",
-                     projection=None):
+def occlusion_figure(path, net, x, rgb, label, result, size, stride, class_names=None,
+                     layer="pool5", projection=None):
     """Fig. 7 for one image: (a) the image, (b) the strongest ``layer`` map's total activation
     as a function of the occluder's position, (c) the projection of that map's strongest
     activation on the unoccluded image, (d) P(true class) and (e) the most probable class, both
     as functions of the occluder's position. x (3, H, W) net input, rgb (H, W, 3) its picture."""
     if projection is None:
         projection = net.project(x[None], layer, result["channel"], position="max")[0]
-    names = class_names if class_names is not None else [str(c) for c in range(int(result["top_class"].max()) + 1)]
+    names = (class_names if class_names is not None
+             else [str(c) for c in range(int(result["top_class"].max()) + 1)])
     true = names[int(label)] if int(label) < len(names) else str(label)
     fig = figure(17, 3.6)
     ax = fig.subplots(1, 5)
@@ -80,10 +84,11 @@ def occlusion_figure(path, net, x, rgb, label, result, size, stride, class_names
     extent = (c - stride / 2.0, c + (wp - 0.5) * stride, c + (hp - 0.5) * stride, c - stride / 2.0)
     at = dict(extent=extent, frame=(h, w))
     show(ax[0], rgb, "(a) input, true class: %s (occluder %dpx, stride %d)" % (true, size, stride))
-    _heat(fig, ax[1], result["activation"], "(b) %s map %d: total activation" % (layer, result["channel"]),
-          "viridis", **at)
+    _heat(fig, ax[1], result["activation"],
+          "(b) %s map %d: total activation" % (layer, result["channel"]), "viridis", **at)
     show(ax[2], normalise(projection), "(c) projection of %s map %d" % (layer, result["channel"]))
-    _heat(fig, ax[3], result["prob"], "(d) P(%s) under occlusion" % true, "jet", vmin=0.0, vmax=1.0, **at)
+    _heat(fig, ax[3], result["prob"], "(d) P(%s) under occlusion" % true, "jet", vmin=0.0, vmax=1.0,
+          **at)
     classes = np.unique(result["top_class"])
     cmap = _cmap(len(classes))
     idx = np.searchsorted(classes, result["top_class"])

@@ -10,7 +10,8 @@ import numpy as np
 from zfcore.backend import to_numpy
 
 from zfcore.vis.correspondence import correspondence_table, table_html
-from zfcore.vis.filters import dead_fraction, filters_figure, first_conv, high_freq_share, layer2_projections
+from zfcore.vis.filters import (dead_fraction, filters_figure, first_conv, high_freq_share,
+                                layer2_projections)
 from zfcore.vis.geometry import conv_blocks, layer_number, top_conv_layer
 from zfcore.vis.invariance import KINDS, default_layers, invariance_curves, invariance_figure
 from zfcore.vis.occlude import occlusion, occlusion_figure
@@ -38,7 +39,8 @@ class Sample:
         self.labels = np.asarray(labels, dtype=np.int64)
         self.class_names = list(class_names) if class_names is not None else None
         self.boxes = None if boxes is None else np.clip(np.asarray(boxes, dtype=int) - off, 0, crop)
-        self.masks = None if masks is None else np.asarray(masks, dtype=bool)[:, off:off + crop, off:off + crop]
+        self.masks = (None if masks is None
+                      else np.asarray(masks, dtype=bool)[:, off:off + crop, off:off + crop])
 
     def __len__(self):
         return len(self.labels)
@@ -69,7 +71,8 @@ def visualize(net, sample, out_dir, what=WHAT, run_dir=None, n_maps=16, occluder
     stride = stride or max(1, h // 16)
     show_idx = _spread_classes(sample.labels, n_show, _correct(net, sample, n_show * 20))
     ctx = dict(net=net, sample=sample, fig_dir=fig_dir, report=report, scores=scores, n_maps=n_maps,
-               size=size, stride=stride, show_idx=show_idx, n_score=n_score, seed=seed, run_dir=run_dir)
+               size=size, stride=stride, show_idx=show_idx, n_score=n_score, seed=seed,
+               run_dir=run_dir)
     for step in [w for w in WHAT if w in what]:              # the report in the paper's order
         STEPS[step](**ctx)
         if progress is not None:
@@ -113,19 +116,21 @@ def step_top9(net, sample, fig_dir, report, n_maps, seed, **_):
             report.note("layer %s: every feature map is dead on these images" % layer)
             continue
         proj, patches, _ = project_top(net, sample.inputs, tops[layer], maps)
-        path = top9_figure(os.path.join(fig_dir, "top9_%s.png" % layer), net, layer, proj, patches, maps)
+        path = top9_figure(os.path.join(fig_dir, "top9_%s.png" % layer), net, layer, proj, patches,
+                           maps)
         report.figure(_rel(path, fig_dir),
-                      "Layer %d (%s), %d feature maps chosen at random among the live ones. Left: for "
-                      "each map, its 9 strongest activations over %d images (one per image), each "
-                      "projected alone to pixel space by the deconvnet and cropped to its receptive "
-                      "field, contrast-normalised per projection (grey = 0). Right: the image patches "
-                      "under those receptive fields, same layout."
+                      "Layer %d (%s), %d feature maps chosen at random among the live ones. Left: "
+                      "for each map, its 9 strongest activations over %d images (one per image), "
+                      "each projected alone to pixel space by the deconvnet and cropped to its "
+                      "receptive field, contrast-normalised per projection (grey = 0). Right: the "
+                      "image patches under those receptive fields, same layout."
                       % (layer_number(net, layer), layer, len(maps), len(sample)))
 
 
 def step_evolution(net, fig_dir, report, run_dir, **_):
     report.heading("Feature evolution during training (Fig. 4)")
-    found = sorted(glob.glob(os.path.join(run_dir, "figures", "evolution_*.png"))) if run_dir else []
+    found = (sorted(glob.glob(os.path.join(run_dir, "figures", "evolution_*.png"))) if run_dir
+             else [])
     if not found:
         report.note("No evolution figures in the run's folder: train with "
                     "`python -m zfcore.train ... --evolution` to record them.")
@@ -134,9 +139,9 @@ def step_evolution(net, fig_dir, report, run_dir, **_):
         dst = shutil.copy(src, os.path.join(fig_dir, os.path.basename(src)))
         layer = os.path.basename(src)[len("evolution_"):-4]
         report.figure(_rel(dst, fig_dir),
-                      "Evolution of layer %s during training: each row one feature map, each column "
-                      "one epoch; the strongest activation over a fixed probe set of training images, "
-                      "projected to pixel space." % layer)
+                      "Evolution of layer %s during training: each row one feature map, each "
+                      "column one epoch; the strongest activation over a fixed probe set of "
+                      "training images, projected to pixel space." % layer)
 
 
 def step_invariance(net, sample, fig_dir, report, show_idx, **_):
@@ -151,10 +156,11 @@ def step_invariance(net, sample, fig_dir, report, show_idx, **_):
                              pixels=sample.inputs.pixels)
     l1, l7 = default_layers(net)
     report.figure(_rel(path, fig_dir),
-                  "Rows: vertical translation, scaling, rotation of %d images (new pixels are the mean "
-                  "colour). Columns: the first image under the transform; the distance between the "
-                  "feature vectors of the original and the transformed image at layer %d (%s) and at "
-                  "layer %d (%s), divided by the original's norm; the probability of the true class."
+                  "Rows: vertical translation, scaling, rotation of %d images (new pixels are the "
+                  "mean colour). Columns: the first image under the transform; the distance "
+                  "between the feature vectors of the original and the transformed image at layer "
+                  "%d (%s) and at layer %d (%s), divided by the original's norm; the probability "
+                  "of the true class."
                   % (len(show_idx), layer_number(net, l1), l1, layer_number(net, l7), l7))
 
 
@@ -167,11 +173,13 @@ def step_filters(net, sample, fig_dir, report, scores, n_maps, seed, **_):
     scores["filters"] = {"dead_fraction": dead_fraction(W),
                          "layer2_high_freq_share": float(share.mean()) if len(share) else None}
     report.figure(_rel(path, fig_dir),
-                  "The first layer's filters, all on one scale (grey = 0), so weak filters look weak. "
-                  "Dead filters (RMS below 5%% of the largest): %.1f%%. Share of the spectral energy of "
-                  "layer-2 projections above half the Nyquist frequency (aliasing, Fig. 6 d/e): %s."
+                  "The first layer's filters, all on one scale (grey = 0), so weak filters look "
+                  "weak. Dead filters (RMS below 5%% of the largest): %.1f%%. Share of the "
+                  "spectral energy of layer-2 projections above half the Nyquist frequency "
+                  "(aliasing, Fig. 6 d/e): %s."
                   % (100 * scores["filters"]["dead_fraction"],
-                     "%.1f%%" % (100 * share.mean()) if len(share) else "n/a (no live layer-2 map)"))
+                     "%.1f%%" % (100 * share.mean()) if len(share)
+                     else "n/a (no live layer-2 map)"))
 
 
 def step_occlusion(net, sample, fig_dir, report, size, stride, show_idx, **_):
@@ -184,11 +192,13 @@ def step_occlusion(net, sample, fig_dir, report, size, stride, show_idx, **_):
         path = occlusion_figure(os.path.join(fig_dir, "occlusion_%d.png" % k), net, x[k], rgb[k],
                                 sample.labels[idx], res, size, stride, sample.class_names, layer)
         report.figure(_rel(path, fig_dir),
-                      "Image %d (%s) with a %dx%d mean-grey square slid over it at stride %d. (b) the "
-                      "total activation of %s map %d, the strongest on the unoccluded image, for each "
-                      "position of the square; (c) that map's strongest activation projected to pixels; "
-                      "(d) the probability of the true class; (e) the most probable class."
-                      % (idx, sample.name(sample.labels[idx]), size, size, stride, layer, res["channel"]))
+                      "Image %d (%s) with a %dx%d mean-grey square slid over it at stride %d. (b) "
+                      "the total activation of %s map %d, the strongest on the unoccluded image, "
+                      "for each position of the square; (c) that map's strongest activation "
+                      "projected to pixels; (d) the probability of the true class; (e) the most "
+                      "probable class."
+                      % (idx, sample.name(sample.labels[idx]), size, size, stride, layer,
+                         res["channel"]))
 
 
 def step_correspondence(net, sample, report, scores, seed, **_):
@@ -202,7 +212,8 @@ def step_correspondence(net, sample, report, scores, seed, **_):
         if len(idx) >= 2:
             groups.append((sample.inputs.x(idx), sample.boxes[idx]))
     table = correspondence_table(net, groups, seed=seed)
-    scores["correspondence"] = {row: {k: list(v) for k, v in cols.items()} for row, cols in table.items()}
+    scores["correspondence"] = {row: {k: list(v) for k, v in cols.items()}
+                                for row, cols in table.items()}
     report.html(table_html(table))
     report.html("<p>Delta per pair of images and per feature: the share of features whose change "
                 "(original minus masked) has a different sign in two images of the same class, "
@@ -223,22 +234,25 @@ def step_scores(net, sample, report, scores, size, stride, n_score, **_):
     x = sample.inputs.x(idx)
     occ = occlusion_hits(net, x, sample.labels[idx], sample.boxes[idx], size, stride)
     proj = projection_in_mask(net, x, sample.masks[idx])
-    scores["occlusion_minimum_in_box"] = {"rate": occ["hit_rate"], "chance": occ["chance"], "n": occ["n"]}
-    scores["projection_energy_in_mask"] = {"share": proj["share"], "chance": proj["chance"], "n": proj["n"]}
+    scores["occlusion_minimum_in_box"] = {"rate": occ["hit_rate"], "chance": occ["chance"],
+                                          "n": occ["n"]}
+    scores["projection_energy_in_mask"] = {"share": proj["share"], "chance": proj["chance"],
+                                           "n": proj["n"]}
     report.html(
         "<table><tr><th>score</th><th>net</th><th>random map</th><th>images</th></tr>"
         "<tr><td>occlusion: deepest drop of P(true class) inside the object's box</td>"
         "<td>%.1f%%</td><td>%.1f%%</td><td>%d</td></tr>"
         "<tr><td>top-layer projection: share of energy inside the object's mask</td>"
         "<td>%.1f%%</td><td>%.1f%%</td><td>%d</td></tr></table>"
-        "<p>Occlusion: the %dx%d square at stride %d whose centre lowers the true class's probability "
-        "most; random map: the share of square positions whose centre is in the box. Projection: the "
-        "strongest activation of the strongest %s map, projected; random map: the mask's share of the "
-        "image (the expected share for independent, equally distributed pixel energies).</p>"
+        "<p>Occlusion: the %dx%d square at stride %d whose centre lowers the true class's "
+        "probability most; random map: the share of square positions whose centre is in the box. "
+        "Projection: the strongest activation of the strongest %s map, projected; random map: the "
+        "mask's share of the image (the expected share for independent, equally distributed pixel "
+        "energies).</p>"
         % (100 * occ["hit_rate"], 100 * occ["chance"], occ["n"], 100 * proj["share"],
            100 * proj["chance"], proj["n"], size, size, stride, top_conv_layer(net)))
 
 
 STEPS = {"top9": step_top9, "evolution": step_evolution, "invariance": step_invariance,
-         "filters": step_filters, "occlusion": step_occlusion, "correspondence": step_correspondence,
-         "scores": step_scores}
+         "filters": step_filters, "occlusion": step_occlusion,
+         "correspondence": step_correspondence, "scores": step_scores}

@@ -32,11 +32,12 @@ class Report:
         """Write ``out_dir/name``; any PNG under ``out_dir`` that no section shows is added at
         the end, so the page shows every figure there is. Returns the path."""
         shown = {os.path.normpath(p) for kind, v in self.items if kind == "figure" for p in [v[0]]}
-        extra = [os.path.relpath(p, out_dir) for p in sorted(glob.glob(os.path.join(out_dir, "**", "*.png"),
-                                                                        recursive=True))]
+        extra = [os.path.relpath(p, out_dir)
+                 for p in sorted(glob.glob(os.path.join(out_dir, "**", "*.png"), recursive=True))]
         extra = [p for p in extra if os.path.normpath(p) not in shown]
-        parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>%s</title><style>%s</style>"
-                 "</head><body><h1>%s</h1>" % (html.escape(self.title), STYLE, html.escape(self.title))]
+        parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>%s</title>"
+                 "<style>%s</style></head><body><h1>%s</h1>"
+                 % (html.escape(self.title), STYLE, html.escape(self.title))]
         items = list(self.items)
         if extra:
             items.append(("h2", "Other figures"))
@@ -47,8 +48,9 @@ class Report:
             elif kind == "figure":
                 path, caption = v
                 src = html.escape(path.replace(os.sep, "/"), quote=True)
-                parts.append("<figure><a href='%s'><img src='%s' alt='%s'></a><figcaption>%s</figcaption>"
-                             "</figure>" % (src, src, html.escape(caption, quote=True), html.escape(caption)))
+                parts.append("<figure><a href='%s'><img src='%s' alt='%s'></a>"
+                             "<figcaption>%s</figcaption></figure>"
+                             % (src, src, html.escape(caption, quote=True), html.escape(caption)))
             elif kind == "note":
                 parts.append("<p class='note'>%s</p>" % html.escape(v))
             else:

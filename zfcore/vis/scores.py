@@ -27,7 +27,8 @@ def occluder_centres(hw, size, stride):
 def inside(box, points):
     """Whether points (..., 2) lie in box (y0, x0, y1, x1), end exclusive."""
     y0, x0, y1, x1 = box
-    return (points[..., 0] >= y0) & (points[..., 0] < y1) & (points[..., 1] >= x0) & (points[..., 1] < x1)
+    return ((points[..., 0] >= y0) & (points[..., 0] < y1)
+            & (points[..., 1] >= x0) & (points[..., 1] < x1))
 
 
 def occlusion_hits(net, x, labels, boxes, size, stride, fill=0.0, layer=None, progress=None):

@@ -35,7 +35,8 @@ class RunningTopK:
         """values, pos (B, C): each image's strongest activation per channel and where it is."""
         xp = self.xp
         b, c = values.shape
-        images = xp.broadcast_to(xp.arange(first_image, first_image + b, dtype=np.int64)[:, None], (b, c))
+        images = xp.broadcast_to(xp.arange(first_image, first_image + b, dtype=np.int64)[:, None],
+                                 (b, c))
         v = xp.concatenate([self.values, values.T.astype(np.float32)], axis=1)   # (C, k+B)
         im = xp.concatenate([self.image, images.T], axis=1)
         ps = xp.concatenate([self.pos, pos.T.astype(np.int64)], axis=1)
@@ -73,7 +74,8 @@ def top_activations(net, inputs, layers=None, k=9, batch_size=64, progress=None)
     for name, (run, hw) in tops.items():
         pos = to_numpy(run.pos)
         width = hw[1] if len(hw) == 2 else 1
-        result[name] = TopK(name, to_numpy(run.values), to_numpy(run.image), pos // width, pos % width)
+        result[name] = TopK(name, to_numpy(run.values), to_numpy(run.image), pos // width,
+                            pos % width)
     return result
 
 
@@ -138,4 +140,5 @@ def top9_figure(path, net, layer, proj, patches, maps, ncols=4):
 
 def _short(maps):
     maps = [int(c) for c in maps]
-    return ", ".join(map(str, maps)) if len(maps) <= 8 else "%s, ... (%d)" % (", ".join(map(str, maps[:6])), len(maps))
+    return (", ".join(map(str, maps)) if len(maps) <= 8
+            else "%s, ... (%d)" % (", ".join(map(str, maps[:6])), len(maps)))
