@@ -1,4 +1,4 @@
-"""The README's teaching example runs and prints what its comments say."""
+"""The README's teaching examples run and print what their comments say."""
 import contextlib
 import io
 import os
@@ -9,7 +9,8 @@ README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 def test_maxpool_example_prints_what_the_readme_says():
     text = open(README).read()
-    block = re.search(r"```python\n(import numpy as np\nfrom zfcore.layers import MaxPool2D.*?)```", text, re.S)
+    block = re.search(r"```python\n(import numpy as np\nfrom zfcore.layers import MaxPool2D.*?)```",
+                      text, re.S)
     assert block, "the MaxPool2D example is missing from the README"
     code = block.group(1)
     assert len(code.strip().splitlines()) <= 10
@@ -23,3 +24,22 @@ def test_maxpool_example_prints_what_the_readme_says():
     grad, unpooled = numbers[8:24], numbers[24:40]
     assert grad[5] == 1 and grad[10] == 3 and sum(grad) == 4
     assert unpooled[5] == 9 and unpooled[10] == 27 and sum(unpooled) == 36
+
+
+def test_fast_and_naive_conv_example_prints_what_the_readme_says():
+    text = open(README).read()
+    block = re.search(r"```python\n(import numpy as np\nfrom zfcore.layers import naive\n.*?)```",
+                      text, re.S)
+    assert block, "the fast-and-naive example is missing from the README"
+    code = block.group(1)
+    assert len(code.strip().splitlines()) <= 10
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    # (5 + 2 - 3) // 2 + 1 = 3: y (1, 3, 3, 3); columns (C*k*k, N*Ho*Wo) = (18, 9)
+    assert [int(v) for v in re.findall(r"\d+", lines[0])] == [1, 3, 3, 3, 18, 9]
+    diff = float(re.fullmatch(r"max difference (\S+)", lines[1]).group(1))
+    # the two agree to float64 rounding: sums of 18 products of unit normals, plus the bias
+    assert 0.0 <= diff < 1e-13
