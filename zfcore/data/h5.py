@@ -11,8 +11,8 @@ Layout (format ``zfcore-data``, version 1):
 - attributes ``format`` ('zfcore-data'), ``format_version``, ``class_names``, ``name``,
   ``split``, ``source``, ``size``, ``skipped`` (K)
 
-``zfcore.data.packing.pack`` writes to ``OUT.h5.tmp-<pid>`` and renames it over ``OUT.h5`` only when complete, so an
-interrupted pack never leaves a half file under the final name.
+``zfcore.data.packing.pack`` writes to ``OUT.h5.tmp-<pid>`` and renames it over ``OUT.h5`` only
+when complete, so an interrupted pack never leaves a half file under the final name.
 """
 import os
 
