@@ -45,3 +45,30 @@ def test_default_layers_and_map_choice_are_fixed_by_the_seed(tmp_path, plus_net)
     assert a.layers == ["relu1", "relu2"]
     assert all(np.array_equal(a.maps[k], b.maps[k]) for k in a.layers)
     assert a.save() == []                       # nothing recorded: nothing written
+
+
+def test_history_is_written_each_epoch_and_a_resumed_recorder_continues_it(tmp_path, plus_net):
+    probe = noise_images(6, seed=2)
+    plant(probe[1], 5, 5, 1.0)
+    out = str(tmp_path)
+    first = EvolutionRecorder(plus_net, probe, out, layers=["relu1"], n_maps=2)
+    one = first.record(1)
+    assert os.path.exists(os.path.join(out, "figures", "evolution_relu1.png"))  # drawn already
+    plus_net.params()["conv1.W"][0] = BAR[None]
+    first.record(2, draw=False)
+    assert sorted(os.listdir(os.path.join(out, "evolution"))) == ["epoch_0001.npz",
+                                                                  "epoch_0002.npz"]
+    # a new recorder on the same folder (a resumed run) starts from the saved history
+    again = EvolutionRecorder(plus_net, probe, out, layers=["relu1"], n_maps=2)
+    assert again.epochs == [1, 2]
+    np.testing.assert_allclose(again.frames["relu1"][0], one["relu1"], atol=0.5 / 255)
+    again.record(3, draw=False)
+    assert again.epochs == [1, 2, 3]
+    # resumed from the epoch-1 checkpoint: epochs 2 and 3 of the abandoned timeline go
+    older = EvolutionRecorder(plus_net, probe, out, layers=["relu1"], n_maps=2)
+    older.record(2, draw=False)
+    assert older.epochs == [1, 2]
+    assert sorted(os.listdir(os.path.join(out, "evolution"))) == ["epoch_0001.npz",
+                                                                  "epoch_0002.npz"]
+    # another choice of maps (another net in this folder) does not read this history
+    assert EvolutionRecorder(plus_net, probe, out, layers=["relu1"], n_maps=3).epochs == []

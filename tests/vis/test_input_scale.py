@@ -122,11 +122,12 @@ def test_correspondence():
             np.testing.assert_allclose(a[row][name], b[row][name], atol=2e-3, err_msg=row)
 
 
-def test_evolution_frames():
+def test_evolution_frames(tmp_path):
     scaled, folded = scaled_and_folded()
     x, _ = images(8)
-    frames = [EvolutionRecorder(net, x, "unused", layers=["relu1", "pool2"], n_maps=3).record(1)
-              for net in (scaled, folded)]
+    frames = [EvolutionRecorder(net, x, str(tmp_path / name), layers=["relu1", "pool2"],
+                                n_maps=3).record(1, draw=False)
+              for name, net in (("scaled", scaled), ("folded", folded))]
     for name in ("relu1", "pool2"):
         np.testing.assert_allclose(frames[0][name], frames[1][name], atol=1e-4)
 

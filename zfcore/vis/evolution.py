@@ -3,6 +3,11 @@
 Once per chosen epoch: for a fixed set of feature maps per layer, the strongest activation over
 a fixed probe set of training images, projected to pixel space by the deconvnet. ``save`` draws
 one grid per layer: rows the feature maps, columns the epochs.
+
+Each epoch's frames are written to the run folder when they are recorded
+(``<out_dir>/evolution/epoch_<NNNN>.npz``: per layer the chosen maps, their strongest values
+and the pictures as uint8), so an interrupted or resumed run keeps its whole history and a
+later reader (the report, an atlas) can draw any epoch.
 """
 import os
 
@@ -44,23 +49,49 @@ class EvolutionRecorder:
         self.epochs = []
         self.frames = {name: [] for name in self.layers}          # per epoch: (n_maps, h, w, 3)
         self.values = {name: [] for name in self.layers}          # per epoch: (n_maps,)
+        self.history_dir = os.path.join(out_dir, "evolution")
+        for epoch, frames, values in read_history(self.history_dir, self.maps):
+            self._keep(epoch, frames, values)
 
-    def record(self, epoch):
+    def _keep(self, epoch, frames, values):
+        """Hold one epoch's frames in memory, in epoch order, replacing a frame of the same
+        epoch."""
+        if epoch in self.epochs:
+            k = self.epochs.index(epoch)
+            for name in self.layers:
+                del self.frames[name][k], self.values[name][k]
+            del self.epochs[k]
+        k = int(np.searchsorted(self.epochs, epoch))
+        self.epochs.insert(k, epoch)
+        for name in self.layers:
+            self.frames[name].insert(k, frames[name])
+            self.values[name].insert(k, values[name])
+
+    def record(self, epoch, draw=True):
         """Project, for every layer and chosen map, its strongest activation over the probe set
-        at the net's current weights; kept in memory until ``save``. Returns {layer: (n_maps, h,
-        w, 3) pictures in [0, 1]}, cropped to the unit's receptive field."""
+        at the net's current weights; write them to the run folder's history (and, with
+        ``draw``, redraw the figures). Frames of this epoch or later from an earlier timeline (a
+        run resumed from an older checkpoint) are dropped. Returns {layer: (n_maps, h, w, 3)
+        pictures in [0, 1]}, cropped to the unit's receptive field."""
         tops = top_activations(self.net, self.inputs, self.layers, k=1, batch_size=self.batch_size)
         rfs = receptive_fields(self.net)
-        out = {}
+        out, values = {}, {}
         for name in self.layers:
             top, maps = tops[name], self.maps[name]
             img, ii, jj = top.image[maps, 0], top.i[maps, 0], top.j[maps, 0]
             r = self.net.project_units(self.inputs.x(img), name, maps, ii, jj, mode=self.mode,
-                                      chunk=self.batch_size)
+                                       chunk=self.batch_size)
             out[name] = crop(normalise(r), rf_boxes(rfs[name], ii, jj, self.inputs.hw))
-            self.frames[name].append(out[name])
-            self.values[name].append(top.values[maps, 0])
-        self.epochs.append(epoch)
+            values[name] = top.values[maps, 0]
+        for later in [e for e in self.epochs if e > epoch]:
+            k = self.epochs.index(later)
+            for name in self.layers:
+                del self.frames[name][k], self.values[name][k]
+            del self.epochs[k]
+        self._keep(epoch, out, values)
+        write_history(self.history_dir, epoch, self.maps, out, values)
+        if draw:
+            self.save()
         return out
 
     def save(self):
@@ -86,3 +117,50 @@ class EvolutionRecorder:
             paths.append(save(fig, os.path.join(self.out_dir, "figures",
                                                 "evolution_%s.png" % name)))
         return paths
+
+
+def _history_path(folder, epoch):
+    return os.path.join(folder, "epoch_%04d.npz" % epoch)
+
+
+def write_history(folder, epoch, maps, frames, values):
+    """One epoch's frames into ``folder/epoch_<NNNN>.npz`` (written to a temporary file, then
+    renamed); the files of later epochs are removed (they belong to an abandoned timeline)."""
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.startswith("epoch_") and name.endswith(".npz") and name[6:-4].isdigit() \
+                and int(name[6:-4]) > epoch:
+            os.remove(os.path.join(folder, name))
+    arrays = {}
+    for layer in maps:
+        arrays["maps/" + layer] = np.asarray(maps[layer])
+        arrays["values/" + layer] = np.asarray(values[layer], dtype=np.float32)
+        arrays["frames/" + layer] = np.round(np.clip(frames[layer], 0, 1) * 255).astype(np.uint8)
+    path = _history_path(folder, epoch)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def read_history(folder, maps):
+    """[(epoch, {layer: frames (n_maps, h, w, 3) in [0, 1]}, {layer: values})] from the files
+    of ``write_history`` in ``folder``, in epoch order; files of other layers or maps (another
+    net) and unreadable ones are left out."""
+    if not os.path.isdir(folder):
+        return []
+    out = []
+    for name in sorted(os.listdir(folder)):
+        if not (name.startswith("epoch_") and name.endswith(".npz") and name[6:-4].isdigit()):
+            continue
+        try:
+            with np.load(os.path.join(folder, name)) as f:
+                if any(not np.array_equal(f["maps/" + layer], m) for layer, m in maps.items()):
+                    continue
+                frames = {layer: f["frames/" + layer] / 255.0 for layer in maps}
+                values = {layer: f["values/" + layer] for layer in maps}
+        except (OSError, KeyError, ValueError):
+            continue
+        out.append((int(name[6:-4]), frames, values))
+    return out
