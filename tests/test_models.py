@@ -48,7 +48,8 @@ def test_zfnet_actual_forward_of_one_224_image_has_fig3_shapes(zf):
 
 
 def test_zfnet_layer_geometry(zf):
-    conv = {name: (zf.layers[name].k, zf.layers[name].stride, zf.layers[name].pad, zf.layers[name].c_out)
+    layers = zf.layers
+    conv = {name: (layers[name].k, layers[name].stride, layers[name].pad, layers[name].c_out)
             for name in ("conv1", "conv2", "conv3", "conv4", "conv5")}
     assert conv == {"conv1": (7, 2, 1, 96), "conv2": (5, 2, 0, 256), "conv3": (3, 1, 1, 384),
                     "conv4": (3, 1, 1, 384), "conv5": (3, 1, 1, 256)}
