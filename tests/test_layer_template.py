@@ -202,3 +202,13 @@ def test_grads_of_one_step_are_not_overwritten_by_the_next():
     for key in kept:
         np.testing.assert_array_equal(first[key], kept[key], err_msg=key)
         assert not np.array_equal(second[key], kept[key]), key
+
+
+def test_astype_and_to_carry_the_state_buffers():
+    net = models.build(SPEC, seed=2)
+    net.forward(np.ones((2, 2, 6, 6), np.float32), train=True)
+    running = net.layers["scale1"].state["running_mean"].copy()
+    net.astype(np.float64).to("numpy")
+    got = net.layers["scale1"].state["running_mean"]
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, running.astype(np.float64))

@@ -84,16 +84,21 @@ class Net:
         self.layers[name].params[which] = value
 
     def to(self, device):
-        """Move every parameter to 'numpy' or 'cupy'; returns the net."""
+        """Move every parameter and state buffer to 'numpy' or 'cupy'; returns the net."""
         for key, a in self.params().items():
             self.set_param(key, to_device(a, device))
         for layer in self.layers.values():
+            layer.state = {key: to_device(a, device) for key, a in layer.state.items()}
             layer.grads, layer.cache = {}, None
         return self
 
     def astype(self, dtype):
+        """Cast every parameter and floating-point state buffer to ``dtype``; returns the net."""
         for key, a in self.params().items():
             self.set_param(key, a.astype(dtype))
+        for layer in self.layers.values():
+            layer.state = {key: a.astype(dtype) if a.dtype.kind == "f" else a
+                           for key, a in layer.state.items()}
         return self
 
     def shapes(self):
