@@ -41,7 +41,8 @@ def test_evaluate_refuses_data_with_another_number_of_classes(tmp_path, capsys):
     for c in ("a", "b"):
         (folder / c).mkdir(parents=True)
         for i in range(12):
-            Image.fromarray(np.full((70, 70, 3), 20 * i, np.uint8)).save(folder / c / ("%d.png" % i))
+            image = Image.fromarray(np.full((70, 70, 3), 20 * i, np.uint8))
+            image.save(folder / c / ("%d.png" % i))
     with pytest.raises(SystemExit) as e:
         cli.run(main, [run + "/checkpoint.h5", "--data", str(folder)], prog="zfcore.evaluate")
     assert e.value.code == 2

@@ -12,6 +12,20 @@ class TrainingError(Exception):
     """Training cannot go on (e.g. the loss became NaN); what was written stays."""
 
 
+def resolve_device(name):
+    """``--device`` auto | cpu | gpu -> 'numpy' or 'cupy' ('auto': 'cupy' when CuPy sees a GPU).
+    Raises UsageError for 'gpu' without CuPy or a device."""
+    from zfcore.backend import cupy_or_none
+    if name == "gpu":
+        if cupy_or_none() is None:
+            raise UsageError("--device gpu: CuPy or a CUDA device is missing "
+                             "(pip install 'zfcore[cuda13]')")
+        return "cupy"
+    if name == "auto" and cupy_or_none() is not None:
+        return "cupy"
+    return "numpy"
+
+
 def user_errors():
     """The exception types that mean "the user's input is wrong" (not a bug in zfcore)."""
     from zfcore.checkpoint import CheckpointError

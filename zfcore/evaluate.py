@@ -1,10 +1,9 @@
 """Top-1 / top-5 error of a net on a dataset, from one centre crop or from 10 crops (Z&F Sec. 3:
 the 4 corners and the centre, and their horizontal flips, softmax outputs averaged).
 
-    python -m zfcore.evaluate CHECKPOINT --data SRC [--split test] [--batch-size 128] [--device auto]
+    python -m zfcore.evaluate CHECKPOINT [--data SRC] [--split test] [--batch-size 128]
+                              [--device auto]
 """
-import argparse
-
 import numpy as np
 
 from zfcore import cli
@@ -42,9 +41,12 @@ def evaluate(net, ds, crop, batch_size=128, ten_crops=False, device="numpy"):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m zfcore.evaluate", description=__doc__.split("\n\n")[0])
+    import argparse     # here, not at the top: the training library imports this module
+    p = argparse.ArgumentParser(prog="python -m zfcore.evaluate",
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", help="a checkpoint.h5 / best.h5 written by zfcore.train")
-    p.add_argument("--data", default=None, help="dataset source (default: the one the run trained on)")
+    p.add_argument("--data", default=None,
+                   help="dataset source (default: the one the run trained on)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
@@ -54,12 +56,11 @@ def parse_args(argv):
 def main(argv=None):
     from zfcore.checkpoint import load_checkpoint
     from zfcore.data import open_dataset
-    from zfcore.train import resolve_device
     args = parse_args(argv)
     if args.batch_size < 1:
         raise cli.UsageError("--batch-size must be at least 1, got %d" % args.batch_size)
     ck = load_checkpoint(args.checkpoint)
-    device = resolve_device(args.device)
+    device = cli.resolve_device(args.device)
     net = ck.net.to(device)
     source = args.data or ck.data
     ds = open_dataset(source, args.split, **ck.state.get("data_args", {}))
