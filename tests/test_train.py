@@ -27,20 +27,24 @@ def error_line(capsys, *args):
 
 
 def test_interrupted_then_resumed_run_ends_with_the_same_weights(tmp_path):
+    # --patience 0 divides lr by 10 after every epoch, also at the interruption; the resumed
+    # run is given neither --batch-size nor --momentum: it must take the original run's
     whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
-    train("--epochs", "2", "--out", whole)
-    train("--epochs", "1", "--out", parts)
+    train("--epochs", "2", "--out", whole, "--patience", "0", "--momentum", "0.8")
+    train("--epochs", "1", "--out", parts, "--patience", "0", "--momentum", "0.8")
     assert load_checkpoint(os.path.join(parts, "checkpoint.h5")).epoch == 1
-    train("--epochs", "2", "--resume", parts)
+    cli.run(main, ["--epochs", "2", "--resume", parts, "--quiet"], prog="zfcore.train")
     a = load_checkpoint(os.path.join(whole, "checkpoint.h5"))
     b = load_checkpoint(os.path.join(parts, "checkpoint.h5"))
-    assert a.epoch == b.epoch == 2 and a.state["step"] == b.state["step"]
+    assert a.epoch == b.epoch == 2 and a.state["step"] == b.state["step"] == 2 * 3
+    assert a.state["lr"] == b.state["lr"] == pytest.approx(1e-4)
     for key, w in a.net.params().items():
         np.testing.assert_array_equal(w, b.net.params()[key], err_msg=key)
         np.testing.assert_array_equal(a.velocity[key], b.velocity[key], err_msg=key)
     with open(os.path.join(parts, "metrics.csv")) as f:
         assert [line.split(",")[0] for line in f.read().split()] == ["epoch", "1", "2"]
-    for name in ("best.h5", "metrics.csv", "figures/evolution_relu1.png", "figures/evolution_relu5.png"):
+    for name in ("best.h5", "metrics.csv", "figures/evolution_relu1.png",
+                 "figures/evolution_relu5.png"):
         assert os.path.exists(os.path.join(whole, name)), name
 
 

@@ -1,0 +1,336 @@
+"""The training loop of Z&F Sec. 3 as a library: ``fit`` and ``Trainer``, with callbacks.
+
+    from zfcore.recipe import recipe
+    from zfcore.train import fit
+    net = recipe("zfnet_small", num_classes=12).build(seed=0)
+    history = fit(net, train_ds, val_ds, out_dir="runs/mine", epochs=2)   # [row per epoch]
+    fit(net2, train_ds, val_ds, out_dir="runs/mine", epochs=4, resume="runs/mine")
+
+One epoch: the batches of ``zfcore.data.batches(train_ds, ..., seed, epoch)`` (so the order is a
+function of (seed, epoch) and a resumed run sees what it would have seen), a forward pass in
+train mode, the loss, backward (no input gradient), one momentum-SGD step with the filter
+renormalisation; then the validation error, and the plateau schedule: lr x0.1 after
+``patience`` epochs without a better top-1 error. Settings left as None come from the
+checkpoint being resumed, else from ``zfcore.recipe.training(arch)``.
+
+Callbacks (``Callback`` subclasses) see the run at ``on_train_start``, ``on_epoch_start``,
+``on_step_end``, ``on_epoch_end`` (with the epoch's metrics row), ``on_train_end`` and, when
+training stops on an error, ``on_train_error``. With ``out_dir``, ``CheckpointSaver`` (writes
+``checkpoint.h5`` every epoch and ``best.h5`` by validation error, each atomically) and
+``MetricsCSV`` (``metrics.csv``) run first; ``Progress`` (the bar and a line per epoch) with
+``verbose``. A non-finite loss raises ``TrainingError`` naming the epoch and step; the last
+checkpoint written stays as it was.
+"""
+import csv
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from zfcore import recipe as recipes
+from zfcore.backend import to_device, to_numpy
+from zfcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from zfcore.cli import TrainingError
+from zfcore.evaluate import evaluate
+from zfcore.optim import SGD
+
+METRICS = ["epoch", "step", "lr", "train_loss", "train_acc", "val_top1_err", "val_top5_err",
+           "images_per_s", "seconds"]
+SETTINGS = ("epochs", "batch_size", "momentum", "weight_decay", "max_filter_rms", "patience")
+
+__all__ = ["fit", "Trainer", "Callback", "CheckpointSaver", "MetricsCSV", "Progress",
+           "TrainingError", "METRICS"]
+
+
+class Callback:
+    """Hooks into a ``Trainer``; override any. ``row`` is the epoch's metrics (``METRICS``
+    keys; ``epoch`` counts from 1); ``stats`` the running {'step', 'loss', 'train_loss',
+    'train_acc', 'seen', 'images_per_s'} of the epoch so far. Callbacks run in the order given,
+    after the built-in ones."""
+
+    def on_train_start(self, trainer):
+        pass
+
+    def on_epoch_start(self, trainer, epoch):
+        """``epoch``: the number (from 1) of the epoch about to run."""
+
+    def on_step_end(self, trainer, stats):
+        pass
+
+    def on_epoch_end(self, trainer, row):
+        pass
+
+    def on_train_end(self, trainer):
+        pass
+
+    def on_train_error(self, trainer, error):
+        """Training stops on ``error`` (re-raised after every callback has seen it)."""
+
+
+class CheckpointSaver(Callback):
+    """``out_dir/checkpoint.h5`` after every epoch, and ``best.h5`` when the validation error
+    improved: weights, velocities, the trainer's state (epoch, step, lr, schedule, seed and
+    settings) and the dropout streams; written to a temporary file, then renamed."""
+
+    def __init__(self, out_dir):
+        self.path = os.path.join(out_dir, "checkpoint.h5")
+        self.best = os.path.join(out_dir, "best.h5")
+
+    def on_train_start(self, trainer):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        if trainer.resumed is None and os.path.exists(self.path):
+            raise FileExistsError("%s already exists: resume from it or choose another out_dir"
+                                  % self.path)
+
+    def on_epoch_end(self, trainer, row):
+        trainer.save(self.path)
+        if trainer.improved:
+            trainer.save(self.best)
+
+
+class MetricsCSV(Callback):
+    """``out_dir/metrics.csv``: one row per epoch (``METRICS``); a resumed run keeps the rows of
+    the epochs before it and replaces the rest. Rewritten whole each epoch (then renamed)."""
+
+    def __init__(self, out_dir):
+        self.path = os.path.join(out_dir, "metrics.csv")
+
+    def on_epoch_end(self, trainer, row):
+        rows = []
+        if os.path.exists(self.path):
+            with open(self.path) as f:
+                rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]
+        rows.append(row)
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, METRICS, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+        os.replace(tmp, self.path)
+
+
+class Progress(Callback):
+    """A tqdm bar per epoch on stderr (``bar=True``) and one line per epoch on stdout."""
+
+    def __init__(self, bar=True, file=None):
+        self.show_bar, self.file, self.bar = bar, file, None
+
+    def on_train_start(self, trainer):
+        if trainer.epoch >= trainer.epochs:
+            print("nothing to do: the checkpoint is at epoch %d of %d"
+                  % (trainer.epoch, trainer.epochs), file=self.file or sys.stdout)
+
+    def on_epoch_start(self, trainer, epoch):
+        from tqdm import tqdm
+        self.bar = tqdm(total=trainer.batches_per_epoch,
+                        desc="epoch %d/%d" % (epoch, trainer.epochs), leave=False,
+                        disable=not self.show_bar, file=sys.stderr, dynamic_ncols=True)
+
+    def on_step_end(self, trainer, stats):
+        self.bar.set_postfix(loss="%.3f" % stats["train_loss"], acc="%.3f" % stats["train_acc"],
+                             img_s="%.0f" % stats["images_per_s"], refresh=False)
+        self.bar.update(1)
+
+    def on_epoch_end(self, trainer, row):
+        self._close()
+        print("epoch %d/%d  loss %.4f  train acc %.2f%%  val top-1 err %.2f%%  top-5 err %.2f%%  "
+              "lr %.0e  %.0f img/s" % (row["epoch"], trainer.epochs, row["train_loss"],
+                                       100 * row["train_acc"], 100 * row["val_top1_err"],
+                                       100 * row["val_top5_err"], row["lr"], row["images_per_s"]),
+              file=self.file or sys.stdout, flush=True)
+
+    def on_train_error(self, trainer, error):
+        self._close()
+
+    def _close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class Trainer:
+    """One training run of ``net`` on ``train_ds``, validated on ``val_ds`` after every epoch.
+
+    net        a ``Net`` (e.g. ``recipe(arch, ...).build(seed)``); moved to ``device``
+    train_ds, val_ds   ``zfcore.data`` datasets (images, labels, mean, class_names); the net's
+               input side (``net.spec['input']``) is the crop
+    out_dir    where checkpoint.h5, best.h5 and metrics.csv go; None: nothing is written
+    epochs     the total, counted from the start of the run (a resumed run goes on to it)
+    lr         the initial lr; on resume None keeps the checkpoint's (scheduled) lr
+    batch_size, momentum, weight_decay, max_filter_rms, patience: Z&F Sec. 3; None takes the
+               checkpoint's value on resume, else ``zfcore.recipe.training``'s
+    seed       the data order's seed (None: the checkpoint's, else 0)
+    callbacks  ``Callback`` instances, run after the built-in ones, in order
+    device     'numpy' or 'cupy'
+    verbose    0 silent, 1 a line per epoch, 2 also a progress bar
+    resume     a checkpoint (path, run folder or ``Checkpoint``): the net gets its weights and
+               dropout streams, the optimiser its velocities, the run its epoch, step, lr,
+               schedule and settings: the rest of the run is as if it had never stopped
+    state      more JSON-able entries kept in every checkpoint (e.g. where the data came from)
+    """
+
+    def __init__(self, net, train_ds, val_ds, out_dir=None, epochs=None, batch_size=None,
+                 lr=None, momentum=None, weight_decay=None, max_filter_rms=None, patience=None,
+                 seed=None, callbacks=(), device="numpy", verbose=0, resume=None, state=None):
+        self.net, self.train_ds, self.val_ds = net, train_ds, val_ds
+        self.out_dir, self.device = out_dir, device
+        self.resumed = _checkpoint(resume)
+        saved = self.resumed.state if self.resumed is not None else {}
+        defaults = recipes.training((net.spec or {}).get("arch"))
+        given = dict(epochs=epochs, batch_size=batch_size, momentum=momentum,
+                     weight_decay=weight_decay, max_filter_rms=max_filter_rms, patience=patience)
+        settings = {k: given[k] if given[k] is not None
+                    else saved.get("settings", {}).get(k, defaults[k]) for k in SETTINGS}
+        self.state = {"epoch": 0, "step": 0, "best_val_err": None, "since_best": 0}
+        self.state.update(saved)
+        self.state.update(state or {})
+        self.state.update(settings=settings,
+                          seed=seed if seed is not None else saved.get("seed", 0))
+        if lr is not None or "lr" not in self.state:
+            self.state["lr"] = lr if lr is not None else defaults["lr"]
+        for k, v in settings.items():
+            setattr(self, k, v)
+        self.seed = self.state["seed"]
+        self.crop = int(net.spec["input"][1]) if net.spec else int(train_ds.images.shape[1])
+        self.batches_per_epoch = math.ceil(len(train_ds.labels) / self.batch_size)
+        if self.resumed is not None:
+            _load_weights(net, self.resumed)
+        net.to(device)
+        self.opt = SGD(net, self.state["lr"], self.momentum, self.weight_decay, self.max_filter_rms)
+        for key, v in (self.resumed.velocity if self.resumed is not None else {}).items():
+            self.opt.velocity[key] = to_device(v, device)
+        builtin = []
+        if out_dir is not None:
+            self.saver = CheckpointSaver(out_dir)
+            builtin += [self.saver, MetricsCSV(out_dir)]
+        if verbose:
+            builtin.append(Progress(bar=verbose >= 2))
+        self.callbacks = builtin + list(callbacks)
+        self.history, self.improved, self.stop = [], False, False
+
+    @property
+    def epoch(self):
+        """Epochs done so far (the next one to run is ``epoch + 1``)."""
+        return self.state["epoch"]
+
+    @property
+    def checkpoint_path(self):
+        return os.path.join(self.out_dir, "checkpoint.h5") if self.out_dir is not None else None
+
+    def fit(self):
+        """Train up to ``epochs``; returns the metrics rows of the epochs run. A callback may set
+        ``trainer.stop = True`` to end after the current epoch."""
+        # A diverging run is caught by the finite-loss check, with one clear message; NumPy's
+        # overflow warnings on the way there would only bury it.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            self._call("on_train_start")
+            try:
+                while self.epoch < self.epochs and not self.stop:
+                    self.history.append(self._epoch())
+            except BaseException as e:
+                self._call("on_train_error", e)
+                raise
+            self._call("on_train_end")
+        return self.history
+
+    def _epoch(self):
+        net, opt, st = self.net, self.opt, self.state
+        epoch = st["epoch"]                      # 0-based: the data order's epoch
+        self._call("on_epoch_start", epoch + 1)
+        from zfcore.data import batches
+        t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+        opt.lr = st["lr"]
+        for x, y in batches(self.train_ds, self.batch_size, self.crop, train=True,
+                            seed=self.seed, epoch=epoch):
+            x = to_device(x, self.device)
+            logits = net.forward(x, train=True)
+            loss = float(net.loss(logits, to_device(y, self.device)))
+            if not math.isfinite(loss):
+                last = self.checkpoint_path
+                raise TrainingError(
+                    "loss became %s at epoch %d, step %d (try a smaller --lr); the last good "
+                    "checkpoint is %s" % (loss, epoch + 1, st["step"] + 1,
+                                          last if last and os.path.exists(last) else "none"))
+            net.backward(input_grad=False)
+            opt.step()
+            st["step"] += 1
+            seen += len(y)
+            loss_sum += loss * len(y)
+            correct += int((to_numpy(logits.argmax(axis=1)) == y).sum())
+            self._call("on_step_end", dict(step=st["step"], loss=loss, train_loss=loss_sum / seen,
+                                           train_acc=correct / seen, seen=seen,
+                                           images_per_s=seen / max(time.time() - t0, 1e-9)))
+        seconds = time.time() - t0
+        val = evaluate(net, self.val_ds, self.crop, self.batch_size, device=self.device)
+        row = dict(epoch=epoch + 1, step=st["step"], lr=opt.lr, train_loss=loss_sum / seen,
+                   train_acc=correct / seen, val_top1_err=val["top1"], val_top5_err=val["top5"],
+                   images_per_s=seen / seconds, seconds=seconds)
+        self._schedule(val["top1"])
+        self._call("on_epoch_end", row)
+        return row
+
+    def _schedule(self, val_err):
+        """Count the epoch done and apply the plateau rule before anything is saved, so that a
+        checkpoint holds the lr its next epoch trains with."""
+        st = self.state
+        st["epoch"] += 1
+        self.improved = st["best_val_err"] is None or val_err < st["best_val_err"]
+        if self.improved:
+            st["best_val_err"], st["since_best"] = val_err, 0
+        else:
+            st["since_best"] += 1
+        if st["since_best"] >= self.patience:
+            st["lr"], st["since_best"] = st["lr"] * 0.1, 0
+
+    def save(self, path):
+        """A checkpoint of the run as it stands (atomic: see ``zfcore.checkpoint``)."""
+        save_checkpoint(path, self.net, self.opt.velocity, self.train_ds.mean,
+                        self.train_ds.class_names, self.state)
+
+    def _call(self, hook, *args):
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
+
+
+def fit(net, train_ds, val_ds, out_dir=None, epochs=None, batch_size=None, lr=None,
+        momentum=None, weight_decay=None, max_filter_rms=None, patience=None, seed=None,
+        callbacks=(), device="numpy", verbose=0, resume=None, state=None):
+    """Train ``net`` with the recipe of Z&F Sec. 3; returns [metrics row per epoch run]. The
+    arguments are ``Trainer``'s; left as None they come from the checkpoint resumed, else from
+    ``zfcore.recipe.training``: batch 128, lr 1e-2, momentum 0.9, weight decay 5e-4, filter RMS
+    0.1, patience 2, 8 epochs."""
+    return Trainer(net, train_ds, val_ds, out_dir=out_dir, epochs=epochs, batch_size=batch_size,
+                   lr=lr, momentum=momentum, weight_decay=weight_decay,
+                   max_filter_rms=max_filter_rms, patience=patience, seed=seed,
+                   callbacks=callbacks, device=device, verbose=verbose, resume=resume,
+                   state=state).fit()
+
+
+def _checkpoint(resume):
+    if resume is None or isinstance(resume, Checkpoint):
+        return resume
+    path = os.fspath(resume)
+    return load_checkpoint(os.path.join(path, "checkpoint.h5") if os.path.isdir(path) else path)
+
+
+def _load_weights(net, ck):
+    """Give ``net`` the checkpoint's weights, layer buffers and random streams (nothing to do
+    when it is the checkpoint's own net)."""
+    if net is ck.net:
+        return
+    ours, theirs = net.params(), ck.net.params()
+    if (net.spec or {}).get("arch") != ck.spec.get("arch") or set(ours) != set(theirs) or \
+            any(ours[k].shape != theirs[k].shape for k in ours):
+        raise ValueError("checkpoint %s holds a %s net, not this %s net"
+                         % (ck.path, ck.spec.get("arch"), (net.spec or {}).get("arch")))
+    for key, a in theirs.items():
+        net.set_param(key, a.copy())
+    for name, layer in ck.net.layers.items():
+        mine = net.layers[name]
+        for key, a in layer.state.items():
+            mine.state[key] = a.copy()
+        rng = layer.random_state()
+        if rng is not None:
+            mine.set_random_state(rng)
