@@ -54,3 +54,33 @@ def test_compare_architectures_reports_both_numbers(tmp_path, plus_net):
     assert path.exists()
     assert stats["a"]["dead_fraction"] == 0.75 and stats["b"]["dead_fraction"] == 0.0
     assert 0.0 <= stats["a"]["aliasing"] <= 1.0
+
+
+def test_train_pair_trains_both_in_process_with_the_same_budget(tmp_path, monkeypatch, capsys):
+    import zfcore.train
+    import zfcore.visualize
+    from zfcore import cli
+    from zfcore.vis.filters import train_pair
+    runs = []
+    monkeypatch.setattr(zfcore.train, "train", lambda args: runs.append(vars(args).copy()))
+    paths = train_pair("synthetic", str(tmp_path), 3, seed=5, extra=["--n-train", "100"])
+    assert [r["arch"] for r in runs] == ["alexnet_small", "zfnet_small"]
+    assert [r["out"] for r in runs] == [str(tmp_path / a) for a in ("alexnet_small", "zfnet_small")]
+    same = [{k: v for k, v in r.items() if k not in ("arch", "out")} for r in runs]
+    assert same[0] == same[1]                     # the same data, epochs, seed and options
+    assert (same[0]["data"], same[0]["epochs"], same[0]["seed"], same[0]["n_train"]) == \
+        ("synthetic", 3, 5, 100)
+    assert paths["zfnet_small"] == str(tmp_path / "zfnet_small" / "checkpoint.h5")
+
+    def fail(args):
+        raise cli.TrainingError("loss became nan at epoch 1, step 2")
+    monkeypatch.setattr(zfcore.train, "train", fail)
+    argv = ["train-pair", "--data", "synthetic", "--epochs", "1", "--out", str(tmp_path)]
+    assert zfcore.visualize.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training alexnet_small failed: loss became nan" in err
+    # --train-args is read by the training command's own parser
+    assert zfcore.visualize.main(argv + ["--train-args", "--n-train 0"]) == 2
+    assert "--n-train must be positive" in capsys.readouterr().err
+    assert zfcore.visualize.main(argv + ["--train-args=--no-such-option"]) == 2
+    assert "--no-such-option" in capsys.readouterr().err

@@ -167,21 +167,3 @@ def test_cli_compare_two_checkpoints(tmp_path, capsys):
     assert "dead layer-1 filters 0.0%" in printed and "dead layer-1 filters 50.0%" in printed
     assert referenced((out / "report.html").read_text()) == {"figures/compare_layer1_layer2.png"}
 
-
-def test_train_pair_trains_both_with_the_same_budget(tmp_path, monkeypatch, capsys):
-    import zfcore.vis.filters as filters
-    calls = []
-    monkeypatch.setattr(filters.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
-    paths = filters.train_pair("synthetic", str(tmp_path), 3, seed=5, extra=["--n-train", "100"])
-    assert [c[c.index("--arch") + 1] for c in calls] == ["alexnet_small", "zfnet_small"]
-    strip = [[a for k, a in enumerate(c)
-              if k != c.index("--arch") + 1 and k != c.index("--out") + 1]
-             for c in calls]
-    assert strip[0] == strip[1]                       # the same data, epochs, seed and options
-    assert calls[0][calls[0].index("--epochs") + 1] == "3" and calls[0][-2:] == ["--n-train", "100"]
-    assert paths["zfnet_small"] == os.path.join(str(tmp_path), "zfnet_small", "checkpoint.h5")
-    monkeypatch.setattr(filters.subprocess, "call", lambda cmd: 1)
-    assert cli.main(["train-pair", "--data", "synthetic", "--epochs", "1", "--out",
-                     str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "training alexnet_small failed" in err
