@@ -8,10 +8,6 @@ class UsageError(Exception):
     """A bad argument value or combination; the message names the argument."""
 
 
-class TrainingError(Exception):
-    """Training cannot go on (e.g. the loss became NaN); what was written stays."""
-
-
 def resolve_device(name):
     """``--device`` auto | cpu | gpu -> 'numpy' or 'cupy' ('auto': 'cupy' when CuPy sees a GPU).
     Raises UsageError for 'gpu' without CuPy or a device."""
@@ -29,7 +25,12 @@ def resolve_device(name):
 def user_errors():
     """The exception types that mean "the user's input is wrong" (not a bug in zfcore)."""
     from zfcore.checkpoint import CheckpointError
-    kinds = [UsageError, TrainingError, CheckpointError]
+    kinds = [UsageError, CheckpointError]
+    # Training's own error: only a loaded trainer can have raised it, and importing it here
+    # would close a loop (evaluate -> cli -> trainer -> evaluate).
+    trainer = sys.modules.get("zfcore.trainer")
+    if trainer is not None:
+        kinds.append(trainer.TrainingError)
     try:
         from zfcore.data import DataError
         kinds.append(DataError)

@@ -32,7 +32,6 @@ import numpy as np
 from zfcore import recipe as recipes
 from zfcore.backend import to_device, to_numpy
 from zfcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from zfcore.cli import TrainingError
 from zfcore.evaluate import evaluate
 from zfcore.optim import SGD
 
@@ -42,6 +41,11 @@ SETTINGS = ("epochs", "batch_size", "momentum", "weight_decay", "max_filter_rms"
 
 __all__ = ["fit", "Trainer", "Callback", "CheckpointSaver", "MetricsCSV", "Progress",
            "TrainingError", "METRICS"]
+
+
+class TrainingError(Exception):
+    """Training cannot go on (e.g. the loss became NaN); what was written stays. The command
+    lines print it as one line (``zfcore.cli``)."""
 
 
 class Callback:

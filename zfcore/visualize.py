@@ -50,7 +50,9 @@ def parse(argv):
             p.add_argument("--epochs", type=int, required=True)
             p.add_argument("--archs", default="alexnet_small,zfnet_small")
             p.add_argument("--train-args", default="",
-                           help="more options for both trainings, e.g. \"--n-train 4000 --lr 0.003\"")
+                           help="more options of python -m zfcore.train for both trainings, "
+                           "e.g. \"--n-train 4000 --lr 0.003\" (one starting with -- needs "
+                           "--train-args=...)")
         _common(p)
         args = p.parse_args(argv[1:])
         args.command = argv[0]
@@ -209,13 +211,37 @@ def run_compare(args, checkpoints, names=None):
     print("wrote %s" % report.write(args.out))
 
 
+def train_pair(data, out_dir, epochs, seed=0, archs=("alexnet_small", "zfnet_small"), extra=()):
+    """Train the AlexNet-style and the ZF-style net with the same data, epochs and seed, one
+    after the other in this process, each into ``out_dir/<arch>``; ``extra`` is more options of
+    ``python -m zfcore.train`` for both (e.g. ``["--n-train", "4000"]``), read by its own parser.
+    Returns {arch: checkpoint path}. Raises RuntimeError naming the architecture whose training
+    failed, and why."""
+    from zfcore import cli
+    from zfcore import train as training
+    paths = {}
+    for arch in archs:
+        run = os.path.join(out_dir, arch)
+        argv = ["--arch", arch, "--data", str(data), "--epochs", str(epochs), "--out", run,
+                "--seed", str(seed)] + list(extra)
+        try:
+            args = training.parse_args(argv)
+            training.check_args(args)
+            training.train(args)
+        except cli.user_errors() as e:
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise RuntimeError("training %s failed: %s" % (arch, why)) from None
+        paths[arch] = os.path.join(run, "checkpoint.h5")
+    return paths
+
+
 def run_train_pair(args):
-    from zfcore.vis.filters import train_pair
     if not args.data:
         raise UserError("--data: name the data source to train both nets on")
     archs = [a.strip() for a in args.archs.split(",") if a.strip()]
     try:
-        paths = train_pair(args.data, args.out, args.epochs, args.seed or 0, archs, shlex.split(args.train_args))
+        paths = train_pair(args.data, args.out, args.epochs, args.seed or 0, archs,
+                           shlex.split(args.train_args))
     except RuntimeError as e:
         raise UserError(str(e))
     run_compare(args, [paths[a] for a in archs], names=archs)

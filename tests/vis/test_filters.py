@@ -59,8 +59,7 @@ def test_compare_architectures_reports_both_numbers(tmp_path, plus_net):
 def test_train_pair_trains_both_in_process_with_the_same_budget(tmp_path, monkeypatch, capsys):
     import zfcore.train
     import zfcore.visualize
-    from zfcore import cli
-    from zfcore.vis.filters import train_pair
+    from zfcore.visualize import train_pair
     runs = []
     monkeypatch.setattr(zfcore.train, "train", lambda args: runs.append(vars(args).copy()))
     paths = train_pair("synthetic", str(tmp_path), 3, seed=5, extra=["--n-train", "100"])
@@ -73,7 +72,7 @@ def test_train_pair_trains_both_in_process_with_the_same_budget(tmp_path, monkey
     assert paths["zfnet_small"] == str(tmp_path / "zfnet_small" / "checkpoint.h5")
 
     def fail(args):
-        raise cli.TrainingError("loss became nan at epoch 1, step 2")
+        raise zfcore.train.TrainingError("loss became nan at epoch 1, step 2")
     monkeypatch.setattr(zfcore.train, "train", fail)
     argv = ["train-pair", "--data", "synthetic", "--epochs", "1", "--out", str(tmp_path)]
     assert zfcore.visualize.main(argv) == 2

@@ -11,8 +11,6 @@ at stride 2 fix both (Fig. 6 c, e). Two numbers make this measurable:
   pixel checkerboard, near 0 for a smooth blob. Averaged over layer-2 projections it measures
   the aliasing of Fig. 6 (d).
 """
-import os
-
 import numpy as np
 
 from zfcore.backend import to_numpy
@@ -123,26 +121,3 @@ def filters_figure(path, net, title="layer-1 filters"):
                                                         100 * dead_fraction(W)))
     return save(fig, path)
 
-
-def train_pair(data, out_dir, epochs, seed=0, archs=("alexnet_small", "zfnet_small"), extra=()):
-    """Train the AlexNet-style and the ZF-style net with the same data, epochs and seed, one
-    after the other in this process, each into ``out_dir/<arch>``; ``extra`` is more options of
-    ``python -m zfcore.train`` for both (e.g. ``["--n-train", "4000"]``), read by its own parser.
-    Returns {arch: checkpoint path}. Raises RuntimeError naming the architecture whose training
-    failed, and why."""
-    from zfcore import cli
-    from zfcore import train as training
-    paths = {}
-    for arch in archs:
-        run = os.path.join(out_dir, arch)
-        argv = ["--arch", arch, "--data", str(data), "--epochs", str(epochs), "--out", run,
-                "--seed", str(seed)] + list(extra)
-        try:
-            args = training.parse_args(argv)
-            training.check_args(args)
-            training.train(args)
-        except cli.user_errors() as e:
-            why = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise RuntimeError("training %s failed: %s" % (arch, why)) from None
-        paths[arch] = os.path.join(run, "checkpoint.h5")
-    return paths
