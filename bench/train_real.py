@@ -25,7 +25,7 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 
 from zfcore.data import batches, open_dataset  # noqa: E402
-from zfcore.evaluate import evaluate  # noqa: E402
+from zfcore.evaluation import evaluate  # noqa: E402
 from zfcore.recipe import recipe  # noqa: E402
 from zfcore.train import Callback, fit  # noqa: E402
 

@@ -187,7 +187,7 @@ def test_readme_training_from_python_runs_as_written(tmp_path, monkeypatch, caps
 
 
 def test_the_library_imports_no_command_line_and_no_vis():
-    code = ("import sys, zfcore.trainer, zfcore.recipe, zfcore.evaluate, zfcore.data; "
+    code = ("import sys, zfcore.trainer, zfcore.recipe, zfcore.evaluation, zfcore.data; "
             "print(sorted(m for m in sys.modules if m == 'argparse' or m == 'zfcore.train' "
             "or m.startswith('zfcore.vis')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

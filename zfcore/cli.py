@@ -25,18 +25,9 @@ def resolve_device(name):
 def user_errors():
     """The exception types that mean "the user's input is wrong" (not a bug in zfcore)."""
     from zfcore.checkpoint import CheckpointError
-    kinds = [UsageError, CheckpointError]
-    # Training's own error: only a loaded trainer can have raised it, and importing it here
-    # would close a loop (evaluate -> cli -> trainer -> evaluate).
-    trainer = sys.modules.get("zfcore.trainer")
-    if trainer is not None:
-        kinds.append(trainer.TrainingError)
-    try:
-        from zfcore.data import DataError
-        kinds.append(DataError)
-    except ImportError:
-        pass
-    return tuple(kinds)
+    from zfcore.data import DataError
+    from zfcore.trainer import TrainingError
+    return (UsageError, CheckpointError, DataError, TrainingError)
 
 
 def run(main, argv=None, prog="zfcore"):

@@ -20,7 +20,7 @@ import time
 from zfcore import cli
 from zfcore.backend import to_device
 from zfcore.checkpoint import load_checkpoint
-from zfcore.evaluate import evaluate
+from zfcore.evaluation import evaluate
 from zfcore.models import SPECS
 from zfcore.recipe import DEFAULT_ARCH, TRAINING, recipe
 from zfcore.trainer import (METRICS, Callback, CheckpointSaver, MetricsCSV, Progress, Trainer,

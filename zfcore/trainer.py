@@ -32,7 +32,7 @@ import numpy as np
 from zfcore import recipe as recipes
 from zfcore.backend import to_device, to_numpy
 from zfcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from zfcore.evaluate import evaluate
+from zfcore.evaluation import evaluate
 from zfcore.optim import SGD
 
 METRICS = ["epoch", "step", "lr", "train_loss", "train_acc", "val_top1_err", "val_top5_err",

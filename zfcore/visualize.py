@@ -61,10 +61,13 @@ def parse(argv):
                     formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("checkpoint")
         _common(p)
-        p.add_argument("--what", default=",".join(WHAT), help="comma-separated subset of " + ",".join(WHAT))
+        p.add_argument("--what", default=",".join(WHAT),
+                       help="comma-separated subset of " + ",".join(WHAT))
         p.add_argument("--maps", type=int, default=16, help="feature maps per top-9 figure")
-        p.add_argument("--occluder", type=int, help="occluder side in pixels (default: a quarter of the input)")
-        p.add_argument("--stride", type=int, help="occluder stride (default: a sixteenth of the input)")
+        p.add_argument("--occluder", type=int,
+                       help="occluder side in pixels (default: a quarter of the input)")
+        p.add_argument("--stride", type=int,
+                       help="occluder stride (default: a sixteenth of the input)")
         p.add_argument("--n-score", type=int, default=50,
                        help="images for the ground-truth scores on synthetic data (default 50)")
         args = p.parse_args(argv)
@@ -72,7 +75,8 @@ def parse(argv):
         args.what = [w.strip() for w in args.what.split(",") if w.strip()]
         bad = [w for w in args.what if w not in WHAT]
         if bad or not args.what:
-            raise UserError("--what: unknown %s (choose from %s)" % (", ".join(bad) or "(empty)", ",".join(WHAT)))
+            raise UserError("--what: unknown %s (choose from %s)"
+                            % (", ".join(bad) or "(empty)", ",".join(WHAT)))
     for opt in ("n_images", "maps", "occluder", "stride", "n_score"):
         v = getattr(args, opt, None)
         if v is not None and v < 1:
@@ -110,7 +114,8 @@ def _sample(ck, args, xp):
         raise UserError("--data: the checkpoint does not say which data it trained on; name it")
     mean = np.asarray(ck.mean, dtype=np.float32)
     try:
-        ds = open_dataset(source, args.split, size=mean.shape[0], seed=_seed(args, ck), n=args.n_images)
+        ds = open_dataset(source, args.split, size=mean.shape[0], seed=_seed(args, ck),
+                          n=args.n_images)
     except DataError as e:
         raise UserError(str(e))
     n = min(args.n_images, len(ds.labels))
@@ -122,10 +127,12 @@ def _sample(ck, args, xp):
                         % (source, ds.images.shape[1], ds.images.shape[1], crop))
     if tuple(mean.shape[:2]) != tuple(ds.images.shape[1:3]):
         raise UserError("--data %s: images of %dx%d do not match the checkpoint's mean image %dx%d"
-                        % (source, ds.images.shape[1], ds.images.shape[2], mean.shape[0], mean.shape[1]))
+                        % (source, ds.images.shape[1], ds.images.shape[2], mean.shape[0],
+                           mean.shape[1]))
     boxes = None if ds.boxes is None else np.asarray(ds.boxes[:n])
     masks = None if ds.masks is None else np.asarray(ds.masks[:n])
-    return Sample(np.asarray(ds.images[:n]), ds.labels[:n], mean, crop, ck.class_names or ds.class_names,
+    return Sample(np.asarray(ds.images[:n]), ds.labels[:n], mean, crop,
+                  ck.class_names or ds.class_names,
                   boxes, masks, xp=xp)
 
 
@@ -146,7 +153,8 @@ def run_visualize(args):
     sample = _sample(ck, args, module_named(device))
     side = sample.inputs.hw[0]
     if args.occluder is not None and args.occluder > side:
-        raise UserError("--occluder: %d pixels is larger than the net's %dx%d input" % (args.occluder, side, side))
+        raise UserError("--occluder: %d pixels is larger than the net's %dx%d input"
+                        % (args.occluder, side, side))
     os.makedirs(args.out, exist_ok=True)
     bar = _progress(len(args.what), "visualize")
 
@@ -154,7 +162,8 @@ def run_visualize(args):
         bar.set_postfix_str(name)
         bar.update(1)
     try:
-        path, scores = visualize(ck.net, sample, args.out, args.what, run_dir=ck.run_dir, n_maps=args.maps,
+        path, scores = visualize(ck.net, sample, args.out, args.what, run_dir=ck.run_dir,
+                                 n_maps=args.maps,
                                  occluder=args.occluder, stride=args.stride, n_score=args.n_score,
                                  seed=_seed(args, ck), progress=step,
                                  title="zfcore: inside %s (%s, epoch %s)"
@@ -186,7 +195,8 @@ def run_compare(args, checkpoints, names=None):
     from zfcore.vis.report import Report
     device = _device(args.device)
     cks = [_load(p, device) for p in checkpoints]
-    names = names or ["%s (%s)" % (ck.spec.get("arch", "?"), os.path.basename(ck.run_dir)) for ck in cks]
+    names = names or ["%s (%s)" % (ck.spec.get("arch", "?"), os.path.basename(ck.run_dir))
+                      for ck in cks]
     if len(set(names)) < len(names):
         names = ["%s #%d" % (n, k + 1) for k, n in enumerate(names)]
     os.makedirs(os.path.join(args.out, "figures"), exist_ok=True)
@@ -198,7 +208,8 @@ def run_compare(args, checkpoints, names=None):
     report = Report("zfcore: layer-1 filters and layer-2 features of two architectures")
     report.figure(os.path.relpath(path, args.out),
                   "Each row one net: its layer-1 filters on one common scale (grey = 0), and the "
-                  "projections of the strongest activation of 16 layer-2 feature maps over %d images. "
+                  "projections of the strongest activation of 16 layer-2 feature maps over %d "
+                  "images. "
                   "Dead filters: RMS below 5%% of the layer's largest. Aliasing: share of the "
                   "projections' spectral energy above half the Nyquist frequency." % args.n_images)
     rows = "".join("<tr><td>%s</td><td>%.1f%%</td><td>%.1f%%</td></tr>"

@@ -71,7 +71,8 @@ def layer2_projections(net, inputs, layer=None, n_maps=16, seed=0, mode="deconv"
     img, ii, jj = top.image[maps, 0], top.i[maps, 0], top.j[maps, 0]
     r = to_numpy(net.project_units(inputs.x(img), layer, maps, ii, jj, mode=mode))
     boxes = rf_boxes(receptive_fields(net)[layer], ii, jj, inputs.hw)
-    raw = np.stack([ri[:, y0:y1, x0:x1] for ri, (y0, x0, y1, x1) in zip(r, boxes)]) if len(maps) else \
+    raw = np.stack([ri[:, y0:y1, x0:x1] for ri, (y0, x0, y1, x1) in zip(r, boxes)]) \
+        if len(maps) else \
         np.zeros((0, 3, 1, 1))
     return raw, maps
 
@@ -103,7 +104,8 @@ def compare_architectures(nets, inputs, path=None, n_maps=16, seed=0):
                  % (name, k, k, 100 * s["dead_fraction"]))
             if proj is not None:
                 show(row[1], mosaic(proj, int(np.ceil(np.sqrt(len(proj)))), pad=1),
-                     "%s: layer-2 projections; energy above Nyquist/2: %.1f%%" % (name, 100 * s["aliasing"]))
+                     "%s: layer-2 projections; energy above Nyquist/2: %.1f%%"
+                     % (name, 100 * s["aliasing"]))
             else:
                 row[1].set_axis_off()
         fig.tight_layout()
