@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from tests.vis.plusnet import noise_images, plant
+from tests.vis.plusnet import make_plus_net, noise_images, plant
 from zfcore.vis import occlusion
+from zfcore.vis.occlude import occluder_fill
 from zfcore.layers.loss import softmax
 
 
@@ -59,3 +60,20 @@ def test_each_position_equals_a_forward_pass_of_that_occluded_copy(plus_net):
             pool2 = plus_net.forward(xo[None], until="pool2")
             assert res["activation"][a, b] == pytest.approx(float(pool2[0, 0].sum()), rel=1e-5)
     assert res["prob"][0, 0] < res["prob"][1, 1] - 0.1        # (0, 0) covers the plus
+
+
+def test_an_image_mean_fill_paints_the_images_own_mean_colour():
+    """fill='image': every occluded pixel takes the image's per-channel mean, so on a flat
+    image the occluder changes nothing at all."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(occluder_fill(x, "image"), x.reshape(3, -1).mean(axis=1),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(occluder_fill(x, 0.5), [0.5, 0.5, 0.5])
+    net = make_plus_net()
+    flat = np.broadcast_to(np.array([0.2, -0.1, 0.3], np.float32)[:, None, None],
+                           (3, 16, 16)).copy()
+    res = occlusion(net, flat, 0, size=4, stride=3, fill="image", layer="pool2")
+    clean = net.forward(flat[None])
+    p = np.exp(clean - clean.max()) / np.exp(clean - clean.max()).sum()
+    np.testing.assert_allclose(res["prob"], p[0, 0], rtol=1e-5)

@@ -16,13 +16,29 @@ def occluder_grid(hw, size, stride):
     return (h - size) // stride + 1, (w - size) // stride + 1
 
 
+FILLS = {"grey": 0.0, "image": "image"}
+
+
+def occluder_fill(x, fill):
+    """The occluder's colour (3,) on x's device for one image x (3, H, W): a number (0.0: the
+    training mean's grey, the paper's), a (3,) colour, or 'image' (x's mean colour)."""
+    xp = xp_of(x)
+    if isinstance(fill, str):
+        if fill != "image":
+            raise ValueError("fill must be a number, a colour or 'image', got %r" % (fill,))
+        return x.reshape(x.shape[0], -1).mean(axis=1).astype(np.float32)
+    return xp.asarray(np.broadcast_to(np.asarray(fill, dtype=np.float32), (x.shape[0],)))
+
+
 def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
     """Occlusion maps of one image (Z&F Sec. 4.2, Fig. 7).
 
     x (3, H, W) in the net's input space (mean-subtracted, so ``fill=0.0`` is the mean grey;
-    ``fill`` may also be a (3,) colour). A ``size`` x ``size`` square with top-left corner
-    (i*stride, j*stride) is set to ``fill`` (clipped at the border), for i < H' = floor((H - size)
-    / stride) + 1 and j < W' likewise; the occluded copies run as batches of ``chunk``.
+    ``fill`` may also be a (3,) colour, or 'image': the image's own mean colour, a square that
+    is not itself a shape on a plain background; see ``occluder_fill``). A ``size`` x ``size``
+    square with top-left corner (i*stride, j*stride) is set to ``fill`` (clipped at the border),
+    for i < H' = floor((H - size) / stride) + 1 and j < W' likewise; the occluded copies run as
+    batches of ``chunk``.
 
     Returns a dict of (H', W') numpy maps indexed by the corner: 'prob' (softmax probability of
     ``label``), 'logp' (its log, which does not saturate in float32), 'top_class' (argmax class),
@@ -40,7 +56,7 @@ def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
         channel = int(to_numpy(a0[0].reshape(a0.shape[1], -1).max(axis=1)).argmax())
     else:
         channel = int(to_numpy(a0[0]).argmax())
-    fill = xp.asarray(np.asarray(fill, dtype=np.float32).reshape(-1, 1, 1))
+    fill = occluder_fill(x, fill).reshape(-1, 1, 1)
     corners = [(i * stride, j * stride) for i in range(hp) for j in range(wp)]
     prob = np.empty(len(corners), dtype=np.float64)
     logp = np.empty(len(corners), dtype=np.float64)
@@ -65,7 +81,7 @@ def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
 
 
 def occlusion_figure(path, net, x, rgb, label, result, size, stride, class_names=None,
-                     layer="pool5", projection=None):
+                     layer="pool5", projection=None, fill_name="grey"):
     """Fig. 7 for one image: (a) the image, (b) the strongest ``layer`` map's total activation
     as a function of the occluder's position, (c) the projection of that map's strongest
     activation on the unoccluded image, (d) P(true class) and (e) the most probable class, both
@@ -83,7 +99,8 @@ def occlusion_figure(path, net, x, rgb, label, result, size, stride, class_names
     hp, wp = result["prob"].shape
     extent = (c - stride / 2.0, c + (wp - 0.5) * stride, c + (hp - 0.5) * stride, c - stride / 2.0)
     at = dict(extent=extent, frame=(h, w))
-    show(ax[0], rgb, "(a) input, true class: %s (occluder %dpx, stride %d)" % (true, size, stride))
+    show(ax[0], rgb, "(a) input, true class: %s (%s occluder %dpx, stride %d)"
+         % (true, fill_name, size, stride))
     _heat(fig, ax[1], result["activation"],
           "(b) %s map %d: total activation" % (layer, result["channel"]), "viridis", **at)
     show(ax[2], normalise(projection), "(c) projection of %s map %d" % (layer, result["channel"]))

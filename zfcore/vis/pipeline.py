@@ -14,7 +14,7 @@ from zfcore.vis.filters import (dead_fraction, filters_figure, first_conv, high_
                                 layer2_projections)
 from zfcore.vis.geometry import conv_blocks, layer_number, top_conv_layer
 from zfcore.vis.invariance import KINDS, default_layers, invariance_curves, invariance_figure
-from zfcore.vis.occlude import occlusion, occlusion_figure
+from zfcore.vis.occlude import FILLS, occlusion, occlusion_figure
 from zfcore.vis.probe import Inputs
 from zfcore.vis.report import Report
 from zfcore.vis.scores import occlusion_hits, projection_in_mask
@@ -58,7 +58,8 @@ def visualize(net, sample, out_dir, what=WHAT, run_dir=None, n_maps=16, occluder
     ``Sample``); figures go to ``out_dir/figures``, the numbers to ``out_dir/scores.json``, and
     everything to ``out_dir/report.html``. ``run_dir``: the training run's folder, whose
     ``figures/evolution_*.png`` (from ``train --evolution``) are copied. Returns (report path,
-    scores dict). ``progress(name)`` is called as each step finishes."""
+    scores dict). ``progress(name)`` is called as each step starts, with its name (one of
+    ``WHAT``), so a progress bar can show the step that is running."""
     bad = [w for w in what if w not in WHAT]
     if bad:
         raise ValueError("--what: unknown %s (choose from %s)" % (", ".join(bad), ",".join(WHAT)))
@@ -74,9 +75,9 @@ def visualize(net, sample, out_dir, what=WHAT, run_dir=None, n_maps=16, occluder
                size=size, stride=stride, show_idx=show_idx, n_score=n_score, seed=seed,
                run_dir=run_dir)
     for step in [w for w in WHAT if w in what]:              # the report in the paper's order
-        STEPS[step](**ctx)
         if progress is not None:
             progress(step)
+        STEPS[step](**ctx)
     with open(os.path.join(out_dir, "scores.json"), "w") as f:
         json.dump(scores, f, indent=1, default=float)
     return report.write(out_dir), scores
@@ -187,18 +188,24 @@ def step_occlusion(net, sample, fig_dir, report, size, stride, show_idx, **_):
     layer = top_conv_layer(net)
     x = sample.inputs.x(show_idx)
     rgb = sample.inputs.rgb(show_idx)
+    fills = {"grey": "the training set's mean grey (the paper's occluder)",
+             "image": "the image's own mean colour (on a plain background the grey square is "
+                      "itself a shape; this one is not)"}
     for k, idx in enumerate(show_idx):
-        res = occlusion(net, x[k], sample.labels[idx], size, stride, layer=layer)
-        path = occlusion_figure(os.path.join(fig_dir, "occlusion_%d.png" % k), net, x[k], rgb[k],
-                                sample.labels[idx], res, size, stride, sample.class_names, layer)
-        report.figure(_rel(path, fig_dir),
-                      "Image %d (%s) with a %dx%d mean-grey square slid over it at stride %d. (b) "
-                      "the total activation of %s map %d, the strongest on the unoccluded image, "
-                      "for each position of the square; (c) that map's strongest activation "
-                      "projected to pixels; (d) the probability of the true class; (e) the most "
-                      "probable class."
-                      % (idx, sample.name(sample.labels[idx]), size, size, stride, layer,
-                         res["channel"]))
+        for fill, what in fills.items():
+            res = occlusion(net, x[k], sample.labels[idx], size, stride, FILLS[fill], layer)
+            name = "occlusion_%d.png" % k if fill == "grey" else "occlusion_%d_%s.png" % (k, fill)
+            path = occlusion_figure(os.path.join(fig_dir, name), net, x[k], rgb[k],
+                                    sample.labels[idx], res, size, stride, sample.class_names,
+                                    layer, fill_name=fill)
+            report.figure(_rel(path, fig_dir),
+                          "Image %d (%s) with a %dx%d square of %s slid over it at stride %d. "
+                          "(b) the total activation of %s map %d, the strongest on the unoccluded "
+                          "image, for each position of the square; (c) that map's strongest "
+                          "activation projected to pixels; (d) the probability of the true class; "
+                          "(e) the most probable class."
+                          % (idx, sample.name(sample.labels[idx]), size, size, what, stride, layer,
+                             res["channel"]))
 
 
 def step_correspondence(net, sample, report, scores, seed, **_):
@@ -233,14 +240,19 @@ def step_scores(net, sample, report, scores, size, stride, n_score, **_):
     idx = np.arange(n)
     x = sample.inputs.x(idx)
     occ = occlusion_hits(net, x, sample.labels[idx], sample.boxes[idx], size, stride)
+    own = occlusion_hits(net, x, sample.labels[idx], sample.boxes[idx], size, stride, "image")
     proj = projection_in_mask(net, x, sample.masks[idx])
     scores["occlusion_minimum_in_box"] = {"rate": occ["hit_rate"], "chance": occ["chance"],
                                           "n": occ["n"]}
+    scores["occlusion_minimum_in_box_image_fill"] = {"rate": own["hit_rate"],
+                                                     "chance": own["chance"], "n": own["n"]}
     scores["projection_energy_in_mask"] = {"share": proj["share"], "chance": proj["chance"],
                                            "n": proj["n"]}
     report.html(
         "<table><tr><th>score</th><th>net</th><th>random map</th><th>images</th></tr>"
-        "<tr><td>occlusion: deepest drop of P(true class) inside the object's box</td>"
+        "<tr><td>occlusion (grey square): deepest drop of P(true class) inside the object's "
+        "box</td><td>%.1f%%</td><td>%.1f%%</td><td>%d</td></tr>"
+        "<tr><td>occlusion (square of the image's mean colour): the same</td>"
         "<td>%.1f%%</td><td>%.1f%%</td><td>%d</td></tr>"
         "<tr><td>top-layer projection: share of energy inside the object's mask</td>"
         "<td>%.1f%%</td><td>%.1f%%</td><td>%d</td></tr></table>"
@@ -249,7 +261,8 @@ def step_scores(net, sample, report, scores, size, stride, n_score, **_):
         "Projection: the strongest activation of the strongest %s map, projected; random map: the "
         "mask's share of the image (the expected share for independent, equally distributed pixel "
         "energies).</p>"
-        % (100 * occ["hit_rate"], 100 * occ["chance"], occ["n"], 100 * proj["share"],
+        % (100 * occ["hit_rate"], 100 * occ["chance"], occ["n"], 100 * own["hit_rate"],
+           100 * own["chance"], own["n"], 100 * proj["share"],
            100 * proj["chance"], proj["n"], size, size, stride, top_conv_layer(net)))
 
 
