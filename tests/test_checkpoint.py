@@ -1,4 +1,6 @@
+import errno
 import json
+import os
 
 import h5py
 import numpy as np
@@ -109,3 +111,51 @@ def test_an_unknown_layer_kind_is_a_one_line_error(tmp_path):
         f.attrs["spec"] = json.dumps(spec)
     with pytest.raises(CheckpointError, match="c.h5.*wobble"):
         load_checkpoint(str(tmp_path / "c.h5"))
+
+
+def test_a_failed_write_leaves_no_tmp_and_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    """Ctrl-C in the middle of the write: the old checkpoint, and no checkpoint.h5.tmp."""
+    path = tmp_path / "checkpoint.h5"
+    _save(path, models.zfnet_small(10, seed=1), epoch=1)
+    real = h5py.Group.create_dataset
+
+    def dying(self, name, *a, **kw):
+        if name.startswith("velocity/"):
+            raise KeyboardInterrupt("killed")
+        return real(self, name, *a, **kw)
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _save(path, models.zfnet_small(10, seed=2), epoch=2)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.h5"]
+    assert load_checkpoint(str(path)).epoch == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system")
+def test_a_full_disk_is_an_oserror_naming_the_file_and_leaves_no_tmp(tmp_path):
+    """A real ENOSPC from the file system: the temporary file is a link to /dev/full, so every
+    write h5py makes into it fails as on a full disk."""
+    path = tmp_path / "checkpoint.h5"
+    _save(path, models.zfnet_small(10, seed=1), epoch=1)
+    os.symlink("/dev/full", str(path) + ".tmp")
+    with pytest.raises(OSError) as e:
+        _save(path, models.zfnet_small(10, seed=2), epoch=2)
+    assert e.value.errno == errno.ENOSPC and e.value.filename == str(path)
+    assert not os.path.lexists(str(path) + ".tmp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.h5"]
+    assert load_checkpoint(str(path)).epoch == 1
+
+
+def test_a_folder_that_cannot_hold_the_file_is_an_oserror_and_leaves_nothing(tmp_path):
+    (tmp_path / "plain").write_text("a file, not a folder")
+    path = tmp_path / "plain" / "checkpoint.h5"
+    with pytest.raises(OSError) as e:
+        _save(path, models.zfnet_small(10))
+    assert e.value.errno == errno.ENOTDIR
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]
+
+
+def test_a_run_folder_is_not_read_as_a_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="a folder, not a checkpoint file"):
+        load_checkpoint(str(tmp_path))

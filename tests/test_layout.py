@@ -12,11 +12,12 @@ ROOT = os.path.dirname(os.path.abspath(zfcore.__file__))
 # (level, module name or package prefix); a module takes the level of its longest match.
 LEVELS = [
     (0, "zfcore"), (0, "zfcore.backend"), (0, "zfcore.kernels"), (0, "zfcore.errors"),
+    (0, "zfcore.atomic"),
     (1, "zfcore.layers"),
     (2, "zfcore.net"), (2, "zfcore.models"), (2, "zfcore.optim"), (2, "zfcore.checkpoint"),
     (2, "zfcore.recipe"),
     (3, "zfcore.data"),
-    (4, "zfcore.trainer"), (4, "zfcore.evaluation"),
+    (4, "zfcore.trainer"), (4, "zfcore.evaluation"), (4, "zfcore.runlock"),
     (5, "zfcore.vis"),
     (6, "zfcore.cli"), (6, "zfcore.train"), (6, "zfcore.evaluate"), (6, "zfcore.visualize"),
     (6, "zfcore.data.__main__"),

@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from zfcore.atomic import atomic_path
 from zfcore.backend import to_numpy
 from zfcore.models import build
 
@@ -48,24 +49,24 @@ def layer_buffers(net):
 
 
 def save_checkpoint(path, net, velocity, mean, class_names, state):
-    """Write atomically: ``path + '.tmp'`` then ``os.replace``."""
+    """Write atomically: ``path + '.tmp'`` then ``os.replace``; on any failure (full disk,
+    permission denied, Ctrl-C) the temporary file is removed and ``path`` is left as it was."""
     import h5py
     state = {k: v for k, v in state.items() if k != "dropout_rng"}     # the older name
     state["layer_rng"] = random_states(net)
-    tmp = path + ".tmp"
-    with h5py.File(tmp, "w") as f:
-        f.attrs["format"], f.attrs["version"] = FORMAT, VERSION
-        f.attrs["spec"] = json.dumps(net.spec)
-        f.attrs["class_names"] = json.dumps(list(class_names))
-        f.attrs["state"] = json.dumps(state)
-        for key, a in net.params().items():
-            f.create_dataset("params/" + key, data=to_numpy(a))
-        for key, a in (velocity or {}).items():
-            f.create_dataset("velocity/" + key, data=to_numpy(a))
-        for key, a in layer_buffers(net).items():
-            f.create_dataset("layer_state/" + key, data=to_numpy(a))
-        f.create_dataset("mean", data=np.asarray(mean, dtype=np.float32))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"], f.attrs["version"] = FORMAT, VERSION
+            f.attrs["spec"] = json.dumps(net.spec)
+            f.attrs["class_names"] = json.dumps(list(class_names))
+            f.attrs["state"] = json.dumps(state)
+            for key, a in net.params().items():
+                f.create_dataset("params/" + key, data=to_numpy(a))
+            for key, a in (velocity or {}).items():
+                f.create_dataset("velocity/" + key, data=to_numpy(a))
+            for key, a in layer_buffers(net).items():
+                f.create_dataset("layer_state/" + key, data=to_numpy(a))
+            f.create_dataset("mean", data=np.asarray(mean, dtype=np.float32))
 
 
 def load_checkpoint(path):
@@ -73,6 +74,8 @@ def load_checkpoint(path):
     import h5py
     if not os.path.exists(path):
         raise CheckpointError("checkpoint %s: no such file" % path)
+    if os.path.isdir(path):
+        raise CheckpointError("checkpoint %s: a folder, not a checkpoint file" % path)
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
