@@ -47,3 +47,79 @@ def test_evaluate_refuses_data_with_another_number_of_classes(tmp_path, capsys):
         cli.run(main, [run + "/checkpoint.h5", "--data", str(folder)], prog="zfcore.evaluate")
     assert e.value.code == 2
     assert "classes" in capsys.readouterr().err
+
+
+def _tiny_net(num_classes):
+    from zfcore.models import build, spec_of
+    spec = spec_of("zfnet_small32", num_classes=num_classes, init_std="he")
+    for name, kind, args in spec["layers"]:
+        if kind == "conv":
+            args["c_out"] = 8 if name == "conv1" else 12
+        elif kind == "linear" and "d_out" in args:
+            args["d_out"] = 24
+    return build(spec, seed=0)
+
+
+def test_ten_crop_errors_match_averaging_each_images_crops_by_hand():
+    """Batch by batch (and a last batch that is not full) gives the errors of looping over the
+    images one at a time: the 4 corners, the centre and their mirror images, softmax averaged."""
+    from zfcore.data import open_dataset
+    from zfcore.evaluation import evaluate
+    from zfcore.layers.loss import softmax
+    net = _tiny_net(12)
+    ds = open_dataset("synthetic", "test", size=36, n=23)
+    crop, miss1, miss5 = 32, 0, 0
+    for image, label in zip(ds.images, ds.labels):
+        x = image.astype(np.float32) - ds.mean
+        crops = []
+        for y0, x0 in ((0, 0), (0, 4), (4, 0), (4, 4), (2, 2)):
+            c = x[y0:y0 + crop, x0:x0 + crop].transpose(2, 0, 1)
+            crops += [c, c[:, :, ::-1]]
+        p = np.mean([softmax(net.forward(np.ascontiguousarray(c)[None], train=False))[0]
+                     for c in crops], axis=0)
+        rank = int((p > p[label]).sum())
+        miss1 += rank >= 1
+        miss5 += rank >= 5
+    for batch_size in (30, 128):       # 3 images per forward pass; all 23 in one
+        e = evaluate(net, ds, crop, batch_size=batch_size, ten_crops=True)
+        assert e["top1"] == pytest.approx(miss1 / 23) and e["top5"] == pytest.approx(miss5 / 23)
+    assert 0 < miss5 < miss1 < 23      # a test that could fail: the two errors differ
+
+
+def test_the_net_never_sees_more_than_a_batch(monkeypatch):
+    """Peak memory is one batch: the 10-crop test feeds batch_size crops, not 10 x batch_size
+    (the 2,000-image evaluation held 3.3 GB), and the probabilities are not kept."""
+    from zfcore.data import open_dataset
+    from zfcore.evaluation import evaluate
+    net = _tiny_net(12)
+    ds = open_dataset("synthetic", "test", size=36, n=25)
+    seen, forward = [], net.forward
+
+    def counting(x, **kw):
+        seen.append(len(x))
+        return forward(x, **kw)
+
+    monkeypatch.setattr(net, "forward", counting)
+    for ten in (False, True):
+        seen.clear()
+        evaluate(net, ds, 32, batch_size=20, ten_crops=ten)
+        assert max(seen) <= 20 and sum(seen) == 25 * (10 if ten else 1)
+
+
+def test_evaluate_takes_a_run_folder_and_names_one_without_a_checkpoint(tmp_path, capsys):
+    from zfcore.checkpoint import save_checkpoint
+    from zfcore.data import open_dataset
+    run = tmp_path / "run"
+    run.mkdir()
+    ds = open_dataset("synthetic", "train", size=32, n=24)
+    save_checkpoint(str(run / "checkpoint.h5"), _tiny_net(12), None, ds.mean, ds.class_names,
+                    {"epoch": 1, "data": "synthetic", "data_args": {"size": 32, "n": 20}})
+    main([str(run), "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert "10 crops" in out and "20 images" in out
+    with pytest.raises(SystemExit) as e:
+        cli.run(main, [str(tmp_path)], prog="zfcore.evaluate")
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("zfcore.evaluate: error: checkpoint %s: a folder with no "
+                          "checkpoint.h5" % tmp_path)

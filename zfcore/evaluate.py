@@ -2,11 +2,11 @@
 the 4 corners and the centre, and their horizontal flips, softmax outputs averaged). The
 command line over ``zfcore.evaluation``:
 
-    python -m zfcore.evaluate CHECKPOINT [--data SRC] [--split test] [--batch-size 128]
-                              [--device auto]
-"""
-import argparse
+    python -m zfcore.evaluate CHECKPOINT|RUN_FOLDER [--data SRC] [--split test]
+                              [--batch-size 128] [--device auto|cpu|gpu]
 
+Memory is bounded by one batch (``--batch-size`` crops at a time), not by the dataset.
+"""
 from zfcore import cli
 from zfcore.evaluation import evaluate, predict, topk_errors
 
@@ -14,14 +14,16 @@ __all__ = ["evaluate", "predict", "topk_errors", "main"]
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m zfcore.evaluate",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", help="a checkpoint.h5 / best.h5 written by zfcore.train")
+    p = cli.ArgumentParser(prog="python -m zfcore.evaluate",
+                           description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoint", help="a checkpoint.h5 / best.h5 written by zfcore.train, or "
+                   "its run folder (its checkpoint.h5)")
     p.add_argument("--data", default=None,
                    help="dataset source (default: the one the run trained on)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    p.add_argument("--batch-size", type=int, default=128,
+                   help="images (10-crop test: crops) per forward pass (default 128)")
+    cli.add_device_argument(p)
     return p.parse_args(argv)
 
 
@@ -31,7 +33,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.batch_size < 1:
         raise cli.UsageError("--batch-size must be at least 1, got %d" % args.batch_size)
-    ck = load_checkpoint(args.checkpoint)
+    ck = load_checkpoint(cli.checkpoint_path(args.checkpoint))
     device = cli.resolve_device(args.device)
     net = ck.net.to(device)
     source = args.data or ck.data
