@@ -8,7 +8,9 @@ AlexNet-style and the ZF-style first layers (Z&F Fig. 6):
     python -m zfcore.visualize compare CKPT_A CKPT_B --data SRC --out DIR
     python -m zfcore.visualize train-pair --data SRC --epochs E --out DIR [--seed S]
 
-A user's mistake (missing checkpoint, bad data source, bad argument) prints one line and exits 2.
+A CHECKPOINT may be a checkpoint file or its run folder; --device is auto, cpu or gpu. A user's
+mistake (missing checkpoint, bad data source, bad argument, an output folder that cannot be
+written) prints one line ``zfcore.visualize: error: ...`` and exits 2 (zfcore.cli).
 """
 import argparse
 import os
@@ -17,18 +19,13 @@ import sys
 
 import numpy as np
 
+from zfcore import cli
 from zfcore.vis.pipeline import WHAT
 
-PROG = "python -m zfcore.visualize"
-
-
-class UserError(Exception):
-    """A mistake in the command; its message is the one line printed."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UserError(message)
+PROG = "zfcore.visualize"                 # the prefix of its messages
+USAGE_PROG = "python -m zfcore.visualize"
+UserError = cli.UsageError                # the older name
+_Parser = cli.ArgumentParser
 
 
 def _common(p):
@@ -36,16 +33,17 @@ def _common(p):
     p.add_argument("--split", default="val", choices=("train", "val", "test"))
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n-images", type=int, default=500, help="images to look through (default 500)")
-    p.add_argument("--device", default="auto", choices=("auto", "numpy", "cupy"))
+    cli.add_device_argument(p)
     p.add_argument("--seed", type=int, help="seed of the synthetic images and of the maps shown "
                    "(default: the checkpoint's training seed)")
 
 
 def parse(argv):
     if argv and argv[0] in ("compare", "train-pair"):
-        p = _Parser(prog="%s %s" % (PROG, argv[0]))
+        p = _Parser(prog="%s %s" % (USAGE_PROG, argv[0]))
         if argv[0] == "compare":
-            p.add_argument("checkpoints", nargs=2, metavar="CHECKPOINT")
+            p.add_argument("checkpoints", nargs=2, metavar="CHECKPOINT",
+                           help="two checkpoints (files or run folders)")
         else:
             p.add_argument("--epochs", type=int, required=True)
             p.add_argument("--archs", default="alexnet_small,zfnet_small")
@@ -57,9 +55,9 @@ def parse(argv):
         args = p.parse_args(argv[1:])
         args.command = argv[0]
     else:
-        p = _Parser(prog=PROG, description=__doc__.replace("``", ""),
+        p = _Parser(prog=USAGE_PROG, description=__doc__.replace("``", ""),
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("checkpoint")
+        p.add_argument("checkpoint", help="a checkpoint file or its run folder")
         _common(p)
         p.add_argument("--what", default=",".join(WHAT),
                        help="comma-separated subset of " + ",".join(WHAT))
@@ -84,40 +82,23 @@ def parse(argv):
     return args
 
 
-def _device(name):
-    from zfcore.backend import cupy_or_none
-    if name == "auto":
-        return "cupy" if cupy_or_none() is not None else "numpy"
-    if name == "cupy" and cupy_or_none() is None:
-        raise UserError("--device cupy: CuPy or a CUDA device is missing")
-    return name
-
-
 def _load(path, device):
-    from zfcore.checkpoint import CheckpointError, load_checkpoint
-    if not os.path.isfile(path):
-        raise UserError("checkpoint %s: no such file" % path)
-    try:
-        ck = load_checkpoint(path)
-    except CheckpointError as e:
-        raise UserError(str(e))
+    from zfcore.checkpoint import load_checkpoint
+    ck = load_checkpoint(cli.checkpoint_path(path))
     ck.net.to(device)
     return ck
 
 
 def _sample(ck, args, xp):
     """The first --n-images images of the data set, stored at the size the net was trained on."""
-    from zfcore.data import DataError, open_dataset
+    from zfcore.data import open_dataset
     from zfcore.vis.pipeline import Sample
     source = args.data or ck.data
     if not source:
         raise UserError("--data: the checkpoint does not say which data it trained on; name it")
     mean = np.asarray(ck.mean, dtype=np.float32)
-    try:
-        ds = open_dataset(source, args.split, size=mean.shape[0], seed=_seed(args, ck),
-                          n=args.n_images)
-    except DataError as e:
-        raise UserError(str(e))
+    ds = open_dataset(source, args.split, size=mean.shape[0], seed=_seed(args, ck),
+                      n=args.n_images)
     n = min(args.n_images, len(ds.labels))
     if n == 0:
         raise UserError("--data %s: the %s split has no images" % (source, args.split))
@@ -140,15 +121,40 @@ def _seed(args, ck):
     return args.seed if args.seed is not None else int(getattr(ck, "state", {}).get("seed", 0) or 0)
 
 
-def _progress(total, desc):
-    from tqdm import tqdm
-    return tqdm(total=total, desc=desc, unit="step", file=sys.stderr)
+class _Progress:
+    """Names the step that is running (``step(name)`` is called as it starts). On a terminal a
+    bar; otherwise (a log file) one plain line per step, no carriage returns."""
+
+    def __init__(self, names, desc="visualize", stream=None):
+        self.total, self.desc, self.done = len(names), desc, -1
+        self.stream = stream or sys.stderr
+        self.bar = None
+        if self.stream.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=self.total, desc=desc, unit="step", file=self.stream)
+
+    def step(self, name):
+        self.done += 1
+        if self.bar is not None:
+            if self.done:
+                self.bar.update(1)
+            self.bar.set_postfix_str(name)
+        else:
+            print("%s: step %d/%d: %s" % (self.desc, self.done + 1, self.total, name),
+                  file=self.stream, flush=True)
+
+    def close(self, finished):
+        if self.bar is not None:
+            if finished:
+                self.bar.set_postfix_str("done")
+                self.bar.update(self.total - self.bar.n)
+            self.bar.close()
 
 
 def run_visualize(args):
     from zfcore.backend import module_named
     from zfcore.vis.pipeline import visualize
-    device = _device(args.device)
+    device = cli.resolve_device(args.device)
     ck = _load(args.checkpoint, device)
     sample = _sample(ck, args, module_named(device))
     side = sample.inputs.hw[0]
@@ -156,20 +162,19 @@ def run_visualize(args):
         raise UserError("--occluder: %d pixels is larger than the net's %dx%d input"
                         % (args.occluder, side, side))
     os.makedirs(args.out, exist_ok=True)
-    bar = _progress(len(args.what), "visualize")
-
-    def step(name):
-        bar.set_postfix_str(name)
-        bar.update(1)
+    bar = _Progress([w for w in WHAT if w in args.what])
+    finished = False
     try:
-        path, scores = visualize(ck.net, sample, args.out, args.what, run_dir=ck.run_dir,
-                                 n_maps=args.maps,
-                                 occluder=args.occluder, stride=args.stride, n_score=args.n_score,
-                                 seed=_seed(args, ck), progress=step,
-                                 title="zfcore: inside %s (%s, epoch %s)"
-                                 % (args.checkpoint, ck.spec.get("arch", "?"), ck.epoch))
+        with cli.writing(args.out):
+            path, scores = visualize(ck.net, sample, args.out, args.what, run_dir=ck.run_dir,
+                                     n_maps=args.maps, occluder=args.occluder,
+                                     stride=args.stride, n_score=args.n_score,
+                                     seed=_seed(args, ck), progress=bar.step,
+                                     title="zfcore: inside %s (%s, epoch %s)"
+                                     % (args.checkpoint, ck.spec.get("arch", "?"), ck.epoch))
+        finished = True
     finally:
-        bar.close()
+        bar.close(finished)
     _print_scores(scores)
     print("wrote %s" % path)
 
@@ -193,18 +198,19 @@ def run_compare(args, checkpoints, names=None):
     from zfcore.backend import module_named
     from zfcore.vis.filters import compare_architectures
     from zfcore.vis.report import Report
-    device = _device(args.device)
+    device = cli.resolve_device(args.device)
     cks = [_load(p, device) for p in checkpoints]
     names = names or ["%s (%s)" % (ck.spec.get("arch", "?"), os.path.basename(ck.run_dir))
                       for ck in cks]
     if len(set(names)) < len(names):
         names = ["%s #%d" % (n, k + 1) for k, n in enumerate(names)]
-    os.makedirs(os.path.join(args.out, "figures"), exist_ok=True)
     xp = module_named(device)
     inputs = {name: _sample(ck, args, xp).inputs for name, ck in zip(names, cks)}
     path = os.path.join(args.out, "figures", "compare_layer1_layer2.png")
-    stats = compare_architectures({name: ck.net for name, ck in zip(names, cks)}, inputs, path,
-                                  seed=_seed(args, cks[0]))
+    with cli.writing(args.out):
+        os.makedirs(os.path.join(args.out, "figures"), exist_ok=True)
+        stats = compare_architectures({name: ck.net for name, ck in zip(names, cks)}, inputs,
+                                      path, seed=_seed(args, cks[0]))
     report = Report("zfcore: layer-1 filters and layer-2 features of two architectures")
     report.figure(os.path.relpath(path, args.out),
                   "Each row one net: its layer-1 filters on one common scale (grey = 0), and the "
@@ -219,7 +225,9 @@ def run_compare(args, checkpoints, names=None):
     for n, s in stats.items():
         print("%s: dead layer-1 filters %.1f%%, layer-2 energy above Nyquist/2 %.1f%%"
               % (n, 100 * s["dead_fraction"], 100 * s["aliasing"]))
-    print("wrote %s" % report.write(args.out))
+    with cli.writing(args.out):
+        written = report.write(args.out)
+    print("wrote %s" % written)
 
 
 def train_pair(data, out_dir, epochs, seed=0, archs=("alexnet_small", "zfnet_small"), extra=()):
@@ -228,7 +236,6 @@ def train_pair(data, out_dir, epochs, seed=0, archs=("alexnet_small", "zfnet_sma
     ``python -m zfcore.train`` for both (e.g. ``["--n-train", "4000"]``), read by its own parser.
     Returns {arch: checkpoint path}. Raises RuntimeError naming the architecture whose training
     failed, and why."""
-    from zfcore import cli
     from zfcore import train as training
     paths = {}
     for arch in archs:
@@ -259,23 +266,17 @@ def run_train_pair(args):
 
 
 def main(argv=None):
+    """Run one form of the command; a user's mistake raises (``cli.user_errors()`` or an
+    OSError), which ``cli.run`` prints as one line."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = parse(argv)
-        if args.command == "compare":
-            run_compare(args, args.checkpoints)
-        elif args.command == "train-pair":
-            run_train_pair(args)
-        else:
-            run_visualize(args)
-    except UserError as e:
-        print("%s: error: %s" % (PROG, e), file=sys.stderr)
-        return 2
-    except OSError as e:
-        print("%s: error: %s" % (PROG, e), file=sys.stderr)
-        return 2
-    return 0
+    args = parse(argv)
+    if args.command == "compare":
+        run_compare(args, args.checkpoints)
+    elif args.command == "train-pair":
+        run_train_pair(args)
+    else:
+        run_visualize(args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main, prog=PROG)

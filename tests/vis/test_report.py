@@ -10,7 +10,17 @@ import pytest
 from zfcore.models import build, spec_of
 from zfcore.vis.pipeline import WHAT, Sample, visualize
 from zfcore.vis.report import Report
+from zfcore import cli as cli_layer
 from zfcore import visualize as cli
+
+
+def run_cli(argv):
+    """The exit status of ``python -m zfcore.visualize argv``, run in this process."""
+    try:
+        cli_layer.run(cli.main, argv, prog=cli.PROG)
+    except SystemExit as e:
+        return e.code
+    return 0
 
 
 def referenced(html):
@@ -91,12 +101,12 @@ def test_pipeline_writes_every_figure_and_the_report_shows_them(tmp_path):
 
 
 def test_cli_missing_checkpoint_is_one_line(tmp_path, capsys):
-    code = cli.main([str(tmp_path / "nope.h5"), "--data", "synthetic", "--out",
+    code = run_cli([str(tmp_path / "nope.h5"), "--data", "synthetic", "--out",
                      str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "nope.h5" in err and "no such file" in err
-    assert "Traceback" not in err
+    assert err.startswith("zfcore.visualize: error: ") and "Traceback" not in err
 
 
 @pytest.mark.parametrize("argv,word", [
@@ -106,7 +116,7 @@ def test_cli_missing_checkpoint_is_one_line(tmp_path, capsys):
     (["compare", "a.h5", "--out", "o"], "CHECKPOINT"),
 ])
 def test_cli_bad_arguments_are_one_line(argv, word, capsys):
-    assert cli.main(argv) == 2
+    assert run_cli(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and word in err
 
@@ -114,7 +124,7 @@ def test_cli_bad_arguments_are_one_line(argv, word, capsys):
 def test_cli_corrupt_checkpoint_is_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not hdf5 at all")
-    assert cli.main([str(bad), "--data", "synthetic", "--out", str(tmp_path / "o")]) == 2
+    assert run_cli([str(bad), "--data", "synthetic", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.h5" in err
 
@@ -137,8 +147,8 @@ def test_cli_end_to_end_on_synthetic(tmp_path, capsys):
     net.spec["num_classes"] = 12
     ck = _saved_checkpoint(tmp_path / "checkpoint.h5", net, 32)
     out = tmp_path / "vis"
-    code = cli.main([ck, "--out", str(out), "--n-images", "24", "--what",
-                     "occlusion,scores,filters", "--n-score", "4", "--device", "numpy"])
+    code = run_cli([ck, "--out", str(out), "--n-images", "24", "--what",
+                     "occlusion,scores,filters", "--n-score", "4", "--device", "cpu"])
     printed = capsys.readouterr().out
     assert code == 0
     assert "occlusion minimum inside the object box" in printed and "wrote" in printed
@@ -148,7 +158,7 @@ def test_cli_end_to_end_on_synthetic(tmp_path, capsys):
     import json
     s = json.loads((out / "scores.json").read_text())["occlusion_minimum_in_box"]
     assert s["n"] == 4 and s["rate"] == pytest.approx(s["chance"], abs=1e-12)
-    assert cli.main([ck, "--out", str(out), "--occluder", "40"]) == 2
+    assert run_cli([ck, "--out", str(out), "--occluder", "40"]) == 2
     assert "--occluder" in capsys.readouterr().err
 
 
@@ -160,10 +170,30 @@ def test_cli_compare_two_checkpoints(tmp_path, capsys):
         net.spec["num_classes"] = 12
     b.params()["conv1.W"][:4] = 0.0                 # half of b's first layer is dead
     ca = _saved_checkpoint(tmp_path / "a.h5", a, 32)
-    cb = _saved_checkpoint(tmp_path / "b.h5", b, 32)
+    (tmp_path / "run_b").mkdir()
+    _saved_checkpoint(tmp_path / "run_b" / "checkpoint.h5", b, 32)
     out = tmp_path / "cmp"
-    assert cli.main(["compare", ca, cb, "--out", str(out), "--n-images", "12"]) == 0
+    # a checkpoint file and a run folder; the older device word still works
+    assert run_cli(["compare", ca, str(tmp_path / "run_b"), "--out", str(out), "--n-images",
+                    "12", "--device", "numpy"]) == 0
     printed = capsys.readouterr().out
     assert "dead layer-1 filters 0.0%" in printed and "dead layer-1 filters 50.0%" in printed
     assert referenced((out / "report.html").read_text()) == {"figures/compare_layer1_layer2.png"}
 
+
+
+def test_progress_names_each_step_before_it_runs(tmp_path):
+    """progress(name) comes as the step starts (a bar shows what is running): at the call for a
+    step, its figure is not there yet; the steps before it have written theirs."""
+    out = tmp_path / "out"
+    seen = {}
+
+    def progress(name):
+        seen[name] = sorted(p.name for p in (out / "figures").glob("*.png"))
+
+    visualize(tiny_zfnet(), small_sample(), str(out), ("filters", "occlusion"), n_maps=4,
+              n_show=1, progress=progress)
+    assert list(seen) == ["filters", "occlusion"]
+    assert seen["filters"] == []
+    assert "filters_layer1.png" in seen["occlusion"]
+    assert not any(n.startswith("occlusion") for n in seen["occlusion"])

@@ -3,17 +3,20 @@
 Decode one split of SRC (an image folder, CIFAR-10 or MNIST folder, or 'synthetic') once into an
 HDF5 file for fast training reads; ``open_dataset('OUT.h5', split)`` reads it back. Pack each
 split to its own file (e.g. ``data/train.h5``, ``data/val.h5``, then use ``data/{split}.h5``).
-A mistake prints one line and exits with status 2.
+A mistake prints one line ``zfcore.data: error: ...`` and exits with status 2.
 """
-import argparse
 import sys
 
-from zfcore.data import DataError, SPLITS, pack
+from zfcore import cli
+from zfcore.data import SPLITS, pack
+
+PROG = "zfcore.data"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m zfcore.data",
-                                     description="zfcore data tools")
+    """``pack``; a mistake raises (DataError, UsageError, OSError), which ``cli.run`` prints as
+    one line ``zfcore.data: error: ...`` with exit 2 (130 on Ctrl-C, nothing written)."""
+    parser = cli.ArgumentParser(prog="python -m zfcore.data", description="zfcore data tools")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pack", help="decode one split of a dataset into an HDF5 file")
     p.add_argument("src", help="'synthetic', an image folder root/<class>/<image>, a CIFAR-10 "
@@ -27,20 +30,14 @@ def main(argv=None):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
-        count = pack(args.src, args.out, size=args.size, split=args.split, seed=args.seed,
-                     n=args.n, progress=not args.quiet)
-    except DataError as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 2
+        with cli.writing(args.out):    # the output side: disk full, permissions
+            count = pack(args.src, args.out, size=args.size, split=args.split, seed=args.seed,
+                         n=args.n, progress=not args.quiet)
     except KeyboardInterrupt:
-        print("error: interrupted; %s not written" % args.out, file=sys.stderr)
-        return 130
-    except OSError as e:    # the output side: disk full, permissions
-        print("error: %s: %s" % (e.filename or args.out, e.strerror or e), file=sys.stderr)
-        return 2
+        raise KeyboardInterrupt("%s not written" % args.out) from None
     print("wrote %s: %d images (%s split)" % (args.out, count, args.split))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main, sys.argv[1:], prog=PROG)

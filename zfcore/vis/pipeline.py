@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 
+from zfcore.atomic import atomic_write
 from zfcore.backend import to_numpy
 
 from zfcore.vis.correspondence import correspondence_table, table_html
@@ -78,7 +79,7 @@ def visualize(net, sample, out_dir, what=WHAT, run_dir=None, n_maps=16, occluder
         if progress is not None:
             progress(step)
         STEPS[step](**ctx)
-    with open(os.path.join(out_dir, "scores.json"), "w") as f:
+    with atomic_write(os.path.join(out_dir, "scores.json"), "w") as f:
         json.dump(scores, f, indent=1, default=float)
     return report.write(out_dir), scores
 
