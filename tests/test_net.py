@@ -442,3 +442,13 @@ def test_the_readme_net_example_runs_as_written():
     printed = out.getvalue().strip()
     assert "# " + printed in code
     assert abs(float(printed.split()[0]) - np.log(1000)) < 0.1
+
+
+def test_a_wrong_input_shape_is_one_clear_error_naming_the_layer():
+    net = models.zfnet_small(num_classes=3, size=32, seed=0)
+    with pytest.raises(ValueError) as e:
+        net.forward(np.zeros((2, 3, 64, 64), np.float32))
+    assert str(e.value) == "conv1: expected a batch of shape (N, 3, 32, 32), got (2, 3, 64, 64)"
+    with pytest.raises(ValueError, match=r"conv1: expected .* got \(3, 32, 32\)"):
+        net.forward(np.zeros((3, 32, 32), np.float32))       # one image, not a batch
+    assert net.forward(np.zeros((1, 3, 32, 32), np.float32)).shape == (1, 3)

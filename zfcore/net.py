@@ -39,6 +39,7 @@ class Net:
             raise KeyError("no layer named %s (layers: %s)"
                            % (", ".join(map(repr, missing)), ", ".join(self.layers)))
         want = set(names)
+        self.check_input(x)
         if self.input_scale != 1.0:
             x = x * x.dtype.type(self.input_scale)
         out = {}
@@ -51,6 +52,17 @@ class Net:
         if keep is not None:
             return out
         return x
+
+    def check_input(self, x):
+        """ValueError naming the first layer, the shape it takes and the shape given, when x is
+        not a batch (N, C, H, W) of the net's input shape."""
+        if self.input_shape is None:
+            return
+        first = next(iter(self.layers))
+        shape = tuple(getattr(x, "shape", ()))
+        if len(shape) != 1 + len(self.input_shape) or shape[1:] != self.input_shape:
+            raise ValueError("%s: expected a batch of shape (N, %s), got %s"
+                             % (first, ", ".join(map(str, self.input_shape)), shape))
 
     def loss(self, logits, labels):
         return self.head.forward(logits, labels)
