@@ -265,7 +265,7 @@ def run_train_pair(args):
     run_compare(args, [paths[a] for a in archs], names=archs)
 
 
-def main(argv=None):
+def run(argv=None):
     """Run one form of the command; a user's mistake raises (``cli.user_errors()`` or an
     OSError), which ``cli.run`` prints as one line."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -278,5 +278,15 @@ def main(argv=None):
         run_visualize(args)
 
 
+def main(argv=None):
+    """The command through the shared layer (``cli.run``): returns its exit status, 0, or 2 / 130
+    / 141 after one line ``zfcore.visualize: ...`` on stderr. A bug raises."""
+    try:
+        cli.run(run, argv, prog=PROG)
+    except SystemExit as e:
+        return e.code
+    return 0
+
+
 if __name__ == "__main__":
-    cli.run(main, prog=PROG)
+    sys.exit(main())

@@ -10,17 +10,13 @@ import pytest
 from zfcore.models import build, spec_of
 from zfcore.vis.pipeline import WHAT, Sample, visualize
 from zfcore.vis.report import Report
-from zfcore import cli as cli_layer
 from zfcore import visualize as cli
 
 
 def run_cli(argv):
-    """The exit status of ``python -m zfcore.visualize argv``, run in this process."""
-    try:
-        cli_layer.run(cli.main, argv, prog=cli.PROG)
-    except SystemExit as e:
-        return e.code
-    return 0
+    """The exit status of ``python -m zfcore.visualize argv``, run in this process (main goes
+    through the shared zfcore.cli.run)."""
+    return cli.main(argv)
 
 
 def referenced(html):
