@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from zfcore.atomic import atomic_write
 from zfcore.vis.geometry import conv_blocks, layer_number, receptive_fields, rf_boxes
 from zfcore.vis.probe import Inputs
 from zfcore.vis.render import crop, figure, mosaic, normalise, save, show
@@ -137,10 +138,8 @@ def write_history(folder, epoch, maps, frames, values):
         arrays["values/" + layer] = np.asarray(values[layer], dtype=np.float32)
         arrays["frames/" + layer] = np.round(np.clip(frames[layer], 0, 1) * 255).astype(np.uint8)
     path = _history_path(folder, epoch)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+    with atomic_write(path, "wb") as f:
         np.savez(f, **arrays)
-    os.replace(tmp, path)
     return path
 
 
