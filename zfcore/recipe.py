@@ -2,7 +2,8 @@
 
     rec = recipe("zfnet_small", num_classes=12)   # spec, init, dropout and optimiser settings
     net = rec.build(seed=0)
-    fit(net, train_ds, val_ds, **rec.training)     # zfcore.train.fit; its defaults are these
+    fit(net, train_ds, val_ds, **rec.training)     # zfcore.train.fit; its defaults are these,
+                                                   # scaled to the data: training(arch, n_train)
 
 The paper: SGD with momentum 0.9, batch 128, lr 1e-2 divided by 10 when the validation error
 plateaus, weights N(0, 1e-2), biases 0, conv filters renormalised to RMS 0.1 after each update,
@@ -27,7 +28,14 @@ HE_INPUT_SCALE = 1 / 64
 # The optimiser and schedule of Z&F Sec. 3 (the same for every architecture here); ``epochs``
 # is the budget of the default run (the small net on synthetic shapes).
 TRAINING = dict(epochs=8, batch_size=128, lr=1e-2, momentum=0.9, weight_decay=5e-4,
-                max_filter_rms=0.1, patience=2)
+                max_filter_rms=0.1, patience=2, max_lr_drops=3)
+# How the defaults scale down to a small training set (a user's folder of a few hundred
+# images): the batch is halved (not below MIN_BATCH) until an epoch has MIN_STEPS_PER_EPOCH
+# steps, the run has at least MIN_STEPS steps, and the plateau rule waits at least
+# PLATEAU_STEPS steps (in whole epochs) without a better validation error before it divides lr
+# by 10, at most ``max_lr_drops`` times. The default run (10,000 images: 79 steps an epoch)
+# keeps the paper's batch 128, its 8 epochs and patience 2.
+MIN_BATCH, MIN_STEPS_PER_EPOCH, MIN_STEPS, PLATEAU_STEPS = 8, 10, 300, 100
 
 
 def is_small(arch):
@@ -48,9 +56,34 @@ def parse_init(init):
     return std
 
 
-def training(arch=None):
-    """The optimiser and schedule settings for ``arch`` (a dict of ``TRAINING``'s keys)."""
-    return dict(TRAINING)
+def training(arch=None, n_train=None, batch_size=None):
+    """The optimiser and schedule settings for ``arch`` (a dict of ``TRAINING``'s keys); with
+    ``n_train`` (the number of training images) the batch, epochs and patience scale with it
+    (see ``MIN_STEPS``), the batch being ``batch_size`` when given."""
+    out = dict(TRAINING)
+    if not n_train:
+        return out
+    batch = batch_size or out["batch_size"]
+    if batch_size is None:
+        while batch > MIN_BATCH and math.ceil(n_train / batch) < MIN_STEPS_PER_EPOCH:
+            batch //= 2
+    steps = math.ceil(n_train / batch)
+    out.update(batch_size=batch, epochs=max(out["epochs"], math.ceil(MIN_STEPS / steps)),
+               patience=max(out["patience"], math.ceil(PLATEAU_STEPS / steps)))
+    return out
+
+
+def describe(settings, n_train, n_val, lr):
+    """Two lines of the choices a run makes, e.g. '160 train / 20 val images: batch 16, 10 steps
+    an epoch, 30 epochs (300 steps)' and 'lr 0.01, x0.1 after 10 epochs (100 steps) without a
+    better val error, at most 3 times'."""
+    steps = math.ceil(n_train / settings["batch_size"])
+    p = settings["patience"]
+    return ("%d train / %d val images: batch %d, %d steps an epoch, %d epochs (%d steps)\n"
+            "lr %g, x0.1 after %d epoch%s (%d steps) without a better val error, at most %d "
+            "times" % (n_train, n_val, settings["batch_size"], steps, settings["epochs"],
+                       steps * settings["epochs"], lr, p, "" if p == 1 else "s", p * steps,
+                       settings.get("max_lr_drops", 3)))
 
 
 @dataclass

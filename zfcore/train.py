@@ -22,14 +22,21 @@ from zfcore.backend import to_device
 from zfcore.checkpoint import load_checkpoint
 from zfcore.evaluation import evaluate
 from zfcore.models import SPECS
-from zfcore.recipe import DEFAULT_ARCH, TRAINING, recipe
-from zfcore.trainer import (METRICS, Callback, CheckpointSaver, MetricsCSV, Progress, Trainer,
-                            TrainingError, fit)
+from zfcore.recipe import (DEFAULT_ARCH, MIN_BATCH, MIN_STEPS, MIN_STEPS_PER_EPOCH,
+                           PLATEAU_STEPS, TRAINING, parse_init, recipe)
+from zfcore.trainer import (METRICS, Callback, CheckpointSaver, MetricsCSV, Progress, RunLocked,
+                            Trainer, TrainingError, fit, run_lock)
 
 __all__ = ["fit", "Trainer", "Callback", "CheckpointSaver", "MetricsCSV", "Progress",
-           "TrainingError", "METRICS", "recipe", "main", "parse_args", "train"]
+           "TrainingError", "RunLocked", "METRICS", "recipe", "main", "parse_args", "train"]
 
 DEFAULT_DATA = "synthetic"
+# The options a run keeps in its checkpoint (state['args']) and a --resume restores; --device,
+# --out, --resume and --quiet belong to one invocation. The optimiser settings are also in
+# state['settings'] as the trainer resolved them.
+RUN_ARGS = ("arch", "data", "epochs", "batch_size", "lr", "momentum", "weight_decay",
+            "patience", "init", "dropout", "seed", "n_train", "evolution")
+SETTING_ARGS = ("epochs", "batch_size", "momentum", "weight_decay", "patience")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,9 +51,11 @@ def parse_args(argv):
     p.add_argument("--data", default=None, help="synthetic | image folder | CIFAR-10 dir | "
                    "MNIST dir | packed .h5 (default synthetic)")
     p.add_argument("--epochs", type=int, default=None,
-                   help="total epochs (default %d)" % TRAINING["epochs"])
+                   help="total epochs (default %d, more on a small training set: at least %d "
+                   "steps)" % (TRAINING["epochs"], MIN_STEPS))
     p.add_argument("--batch-size", type=int, default=None,
-                   help="default %d" % TRAINING["batch_size"])
+                   help="default %d, halved (down to %d) until an epoch has %d steps"
+                   % (TRAINING["batch_size"], MIN_BATCH, MIN_STEPS_PER_EPOCH))
     p.add_argument("--lr", type=float, default=None, help="initial learning rate (default 1e-2)")
     p.add_argument("--momentum", type=float, default=None,
                    help="default %g" % TRAINING["momentum"])
@@ -54,7 +63,8 @@ def parse_args(argv):
                    help="default %g" % TRAINING["weight_decay"])
     p.add_argument("--patience", type=int, default=None,
                    help="epochs without a better validation error before lr is divided by 10 "
-                   "(default %d)" % TRAINING["patience"])
+                   "(default %d, or as many as make %d steps; at most %d times)"
+                   % (TRAINING["patience"], PLATEAU_STEPS, TRAINING["max_lr_drops"]))
     p.add_argument("--init", default=None, help="weight init std: a number (the paper: 0.01) or "
                    "'he'; default 'he' for the *_small nets, 0.01 otherwise")
     p.add_argument("--dropout", type=float, default=None,
@@ -63,13 +73,15 @@ def parse_args(argv):
     p.add_argument("--out", default=None, help="run folder (default runs/<arch>-<data>-<time>)")
     p.add_argument("--resume", default=None, help="a checkpoint.h5 (or its run folder) to "
                    "continue; every option not given again is the original run's")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None,
+                   help="the seed of the data, the init and the data order (default 0)")
     p.add_argument("--n-train", type=int, default=None,
                    help="train on the first N images of the training split (val and test stay "
                    "whole)")
-    p.add_argument("--evolution", action=argparse.BooleanOptionalAction, default=True,
-                   help="record the feature evolution figures (Z&F Fig. 4) after each epoch, "
-                   "into <out>/figures (default on; under a second an epoch on the small net)")
+    p.add_argument("--evolution", action=argparse.BooleanOptionalAction, default=None,
+                   help="record the feature evolution figures (Z&F Fig. 4) after each epoch (on "
+                   "long runs: epochs 1, 2, 5, 10, 20, ... and the last), into <out>/figures "
+                   "(default on; about a second an epoch on the small net)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -123,10 +135,23 @@ def default_out(arch, data):
     return os.path.join("runs", "%s-%s-%s" % (arch, tag, time.strftime("%Y%m%d-%H%M%S")))
 
 
+def evolution_epochs(epochs):
+    """The epochs whose Fig. 4 frames a run of ``epochs`` records: every one up to 10 epochs;
+    on a longer run 1, 2, 5, then every 10th and the last (the paper shows 1, 2, 5, 10, 20,
+    30, 40, 64)."""
+    if epochs <= 10:
+        return set(range(1, epochs + 1))
+    return {1, 2, 5, epochs} | set(range(10, epochs + 1, 10))
+
+
 class Evolution(Callback):
     """The feature evolution figures (Z&F Fig. 4): ``zfcore.vis.evolution.EvolutionRecorder``
-    over ``probe`` (a fixed batch of training images, mean-subtracted, on the host), recorded
-    after every epoch and drawn into ``out_dir/figures`` at the end; ``paths`` lists them."""
+    over ``probe`` (a fixed batch of training images, mean-subtracted, on the host). Each
+    epoch of ``evolution_epochs`` is written to ``out_dir/evolution/epoch_NNNN.npz`` and the
+    figures in ``out_dir/figures`` are redrawn when it ends; a resumed run reloads the history
+    of the epochs before it (and records the epoch it resumes from, if the run stopped after
+    that epoch's checkpoint but before its frame), so an interrupted run keeps every frame.
+    ``paths``: the figures."""
 
     def __init__(self, probe, out_dir):
         self.probe, self.out_dir, self.recorder, self.paths = probe, out_dir, None, []
@@ -135,38 +160,108 @@ class Evolution(Callback):
         from zfcore.vis.evolution import EvolutionRecorder
         self.recorder = EvolutionRecorder(trainer.net, to_device(self.probe, trainer.device),
                                           self.out_dir)
+        done = trainer.epoch          # a resumed run: its net is the one of the epoch resumed
+        if done and done in evolution_epochs(trainer.epochs) and done not in self.recorder.epochs:
+            self.recorder.record(done)    # stopped between the checkpoint and the frame
 
     def on_epoch_end(self, trainer, row):
-        self.recorder.record(row["epoch"])
+        if row["epoch"] in evolution_epochs(trainer.epochs):
+            self.recorder.record(row["epoch"])
 
     def on_train_end(self, trainer):
-        self.paths = self.recorder.save() or []
+        figures = [os.path.join(self.out_dir, "figures", "evolution_%s.png" % name)
+                   for name in self.recorder.layers]
+        if not all(os.path.exists(p) for p in figures):   # nothing recorded in this run
+            figures = self.recorder.save() or []
+        self.paths = [p for p in figures if os.path.exists(p)]
+
+
+def run_folder(args):
+    """The run folder of ``args``: --out, else the folder of --resume, else a new name."""
+    if args.out:
+        return args.out
+    if args.resume:
+        return args.resume if os.path.isdir(args.resume) \
+            else os.path.dirname(os.path.abspath(args.resume))
+    return default_out(args.arch or DEFAULT_ARCH, args.data or DEFAULT_DATA)
+
+
+def _show(name, v):
+    return "--%s %s" % (name.replace("_", "-"), v) if not isinstance(v, bool) else \
+        "--%s%s" % ("" if v else "no-", name.replace("_", "-"))
+
+
+def restore_args(args, ck):
+    """Fill every option not given on the command line from the run resumed (``ck``), and say
+    which ones given override it (one line each). Options fixed by the net (--arch, --data,
+    --seed, --init, --dropout) cannot change: a different value is a UsageError."""
+    state = ck.state
+    stored = dict(state.get("args") or {})
+    stored.update({k: v for k, v in state.get("settings", {}).items() if k in SETTING_ARGS})
+    stored.update(arch=ck.spec.get("arch"), data=ck.data, seed=state.get("seed", 0),
+                  n_train=state.get("n_train"))
+    stored.setdefault("evolution", True)
+    fixed = dict(arch=ck.spec.get("arch"), data=ck.data, seed=state.get("seed", 0),
+                 init=ck.spec.get("init_std"), dropout=_dropout_of(ck.spec))
+    for name, have in fixed.items():
+        given = getattr(args, name)
+        if name == "init" and given is not None:
+            given = parse_init(given)
+        if given is not None and given != have:
+            raise cli.UsageError("--resume %s: its net was built with %s; %s cannot change on "
+                                 "a resume" % (ck.path, _show(name, have), _show(name, given)))
+    for name in RUN_ARGS:
+        given = getattr(args, name)
+        if name == "lr":
+            have = state.get("lr")
+            if given is not None and given != have:
+                print("%s overrides the run's current lr %g" % (_show(name, given), have))
+            continue
+        have = stored.get(name)
+        if given is None:
+            setattr(args, name, have)
+        elif given != have and name not in fixed:
+            print("%s overrides the run's %s" % (_show(name, given),
+                                                 "whole training split" if have is None
+                                                 else _show(name, have).split(" ")[-1]))
+    return args
+
+
+def _dropout_of(spec):
+    ps = {float(a["p"]) for _, kind, a in spec.get("layers", []) if kind == "dropout"}
+    return ps.pop() if len(ps) == 1 else None
 
 
 def train(args):
-    """Run the training that parsed and checked ``args`` describe, in this process: open the
-    data, build the net from the recipe (or resume it), ``Trainer.fit``, then the test error.
-    Returns the test {'top1', 'top5'} error."""
+    """Run the training that parsed and checked ``args`` describe, in this process: take the
+    run folder's lock, open the data, build the net from the recipe (or resume it: every option
+    not given again is the original run's), ``Trainer.fit``, then the test error. Returns the
+    test {'top1', 'top5'} error, or None when a resumed run had nothing left to do."""
+    out = run_folder(args)
+    with run_lock(out):
+        return _train(args, out)
+
+
+def _train(args, out):
     from zfcore.data import batches, open_dataset
-    device = cli.resolve_device(args.device)
+    device = cli.resolve_device(args.device or "auto")
     ck = None
     if args.resume:
         path = os.path.join(args.resume, "checkpoint.h5") if os.path.isdir(args.resume) \
             else args.resume
         ck = load_checkpoint(path)
-        if args.arch is not None and args.arch != ck.spec.get("arch"):
-            raise cli.UsageError("--resume %s holds a %s net, not --arch %s"
-                                 % (path, ck.spec.get("arch"), args.arch))
-        if args.data is not None and args.data != ck.data:
-            raise cli.UsageError("--resume %s was trained on %s, not --data %s"
-                                 % (path, ck.data, args.data))
-        args.arch, args.data, args.seed = ck.spec["arch"], ck.data, ck.state["seed"]
-        args.n_train = ck.state.get("n_train")
-        out, dargs = args.out or ck.run_dir, ck.state["data_args"]
+        restore_args(args, ck)
+        epochs = args.epochs or ck.state.get("settings", {}).get("epochs", TRAINING["epochs"])
+        if ck.epoch >= epochs:
+            print("nothing to do: %s is at epoch %d of %d (give --epochs N, more than %d, to "
+                  "train on)" % (path, ck.epoch, epochs, ck.epoch))
+            return None
+        dargs = ck.state["data_args"]
     else:
         args.arch = args.arch or DEFAULT_ARCH
         args.data = args.data or DEFAULT_DATA
-        out = args.out or default_out(args.arch, args.data)
+        args.seed = args.seed if args.seed is not None else 0
+        args.evolution = True if args.evolution is None else args.evolution
         dargs = data_args(args, SPECS[args.arch]["input"])
     train_ds = open_dataset(args.data, "train", n=args.n_train, **dargs)
     val_ds = open_dataset(args.data, "val", **dargs)
@@ -191,31 +286,47 @@ def train(args):
     if args.evolution:
         probe = next(iter(batches(train_ds, 64, crop, train=False)))[0]
         callbacks.append(Evolution(probe, out))
+    stored = {k: getattr(args, k) for k in RUN_ARGS}
+    if ck is not None:
+        stored["lr"] = (ck.state.get("args") or {}).get("lr", args.lr)
     trainer = Trainer(net, train_ds, val_ds, out_dir=out, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
                       weight_decay=args.weight_decay, patience=args.patience, seed=args.seed,
                       callbacks=callbacks, device=device, verbose=1 if args.quiet else 2,
-                      resume=ck, state=dict(data=args.data, data_args=dargs, n_train=args.n_train))
-    trainer.fit()
-    return _finish(trainer, args, dargs, callbacks)
+                      resume=ck, state=dict(data=args.data, data_args=dargs, n_train=args.n_train,
+                                            args=stored))
+    started = time.time()
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        if os.path.exists(trainer.checkpoint_path):
+            raise KeyboardInterrupt("the last good checkpoint is %s (go on with --resume %s)"
+                                    % (trainer.checkpoint_path, out)) from None
+        raise
+    return _finish(trainer, args, dargs, callbacks, started)
 
 
-def _finish(trainer, args, dargs, callbacks):
-    """The test error of the final net, and the files the run wrote."""
+def _finish(trainer, args, dargs, callbacks, started):
+    """The test error of the final net, and the files this run wrote."""
     from zfcore.data import open_dataset
-    written = [trainer.checkpoint_path, os.path.join(trainer.out_dir, "best.h5"),
-               os.path.join(trainer.out_dir, "metrics.csv")]
+    out = trainer.out_dir
+    candidates = [trainer.checkpoint_path, os.path.join(out, "best.h5"),
+                  os.path.join(out, "metrics.csv")]
     for cb in callbacks:
-        written += getattr(cb, "paths", [])
+        candidates += getattr(cb, "paths", [])
+    history = os.path.join(out, "evolution")
+    if os.path.isdir(history):
+        candidates.append(history + os.sep)
     test = open_dataset(args.data, "test", **dargs)
     test.mean = trainer.train_ds.mean
     err = evaluate(trainer.net, test, trainer.crop, trainer.batch_size, device=trainer.device)
     print("test accuracy %.2f%% (top-1 error %.2f%%, top-5 error %.2f%%) on %d %s test images"
           % (100 * (1 - err["top1"]), 100 * err["top1"], 100 * err["top5"], len(test.labels),
              args.data))
-    print("wrote:")
-    for path in written:
-        if os.path.exists(path):
+    written = [p for p in candidates if os.path.exists(p) and os.path.getmtime(p) >= started - 1]
+    if written:
+        print("wrote:")
+        for path in written:
             print("  " + path)
     return err
 

@@ -15,12 +15,13 @@ checkpoint being resumed, else from ``zfcore.recipe.training(arch)``.
 
 Callbacks (``Callback`` subclasses) see the run at ``on_train_start``, ``on_epoch_start``,
 ``on_step_end``, ``on_epoch_end`` (with the epoch's metrics row), ``on_train_end`` and, when
-training stops on an error, ``on_train_error``. With ``out_dir``, ``CheckpointSaver`` (writes
-``checkpoint.h5`` every epoch and ``best.h5`` by validation error, each atomically) and
-``MetricsCSV`` (``metrics.csv``) run first; ``Progress`` (the bar and a line per epoch) with
-``verbose``. A non-finite loss raises ``TrainingError`` naming the epoch and step; the last
-checkpoint written stays as it was.
+training stops on an error, ``on_train_error``. With ``out_dir``, ``MetricsCSV``
+(``metrics.csv``) and ``CheckpointSaver`` (writes ``checkpoint.h5`` every epoch and ``best.h5``
+by validation error, each atomically) run first, the run folder locked (``run_lock``);
+``Progress`` (the bar and a line per epoch) with ``verbose``. A non-finite loss raises
+``TrainingError`` naming the epoch and step; the last checkpoint written stays as it was.
 """
+import contextlib
 import csv
 import math
 import os
@@ -30,6 +31,7 @@ import time
 import numpy as np
 
 from zfcore import recipe as recipes
+from zfcore import runlock
 from zfcore.backend import to_device, to_numpy
 from zfcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from zfcore.evaluation import evaluate
@@ -37,15 +39,37 @@ from zfcore.optim import SGD
 
 METRICS = ["epoch", "step", "lr", "train_loss", "train_acc", "val_top1_err", "val_top5_err",
            "images_per_s", "seconds"]
-SETTINGS = ("epochs", "batch_size", "momentum", "weight_decay", "max_filter_rms", "patience")
+SETTINGS = ("epochs", "batch_size", "momentum", "weight_decay", "max_filter_rms", "patience",
+            "max_lr_drops")
+PROGRESS_EVERY_S = 60        # without a terminal: a progress line this often within an epoch
 
 __all__ = ["fit", "Trainer", "Callback", "CheckpointSaver", "MetricsCSV", "Progress",
-           "TrainingError", "METRICS"]
+           "TrainingError", "RunLocked", "run_lock", "METRICS"]
 
 
 class TrainingError(Exception):
     """Training cannot go on (e.g. the loss became NaN); what was written stays. The command
     lines print it as one line (``zfcore.cli``)."""
+
+
+class RunLocked(TrainingError):
+    """The run folder is being trained by another live process (``zfcore.runlock``)."""
+
+
+@contextlib.contextmanager
+def run_lock(out_dir):
+    """``with run_lock(out_dir):`` this process owns the run folder (``zfcore.runlock``: an
+    atomic ``run.lock`` with our pid and host, removed on the way out, also on an error or
+    Ctrl-C; a stale one is taken over). Raises ``RunLocked`` naming the folder and the other
+    process. Re-entrant: the command line holds it around the run, ``fit`` again inside."""
+    try:
+        runlock.acquire(out_dir)
+    except runlock.LockHeld as e:
+        raise RunLocked(str(e)) from None
+    try:
+        yield os.path.join(out_dir, runlock.LOCK_NAME)
+    finally:
+        runlock.release(out_dir)
 
 
 class Callback:
@@ -116,26 +140,48 @@ class MetricsCSV(Callback):
 
 
 class Progress(Callback):
-    """A tqdm bar per epoch on stderr (``bar=True``) and one line per epoch on stdout."""
+    """The run's choices at the start (``zfcore.recipe.describe``) and one line per epoch on
+    ``file`` (stdout); with ``bar``, a tqdm bar per epoch on stderr when stderr is a terminal,
+    else (a log file, a pipe) a plain line every ``every_s`` seconds within a long epoch, so
+    that a log has no carriage-return updates."""
 
-    def __init__(self, bar=True, file=None):
-        self.show_bar, self.file, self.bar = bar, file, None
+    def __init__(self, bar=True, file=None, every_s=PROGRESS_EVERY_S):
+        self.show_bar, self.file, self.bar, self.every_s = bar, file, None, every_s
+        self.last = None
+
+    def _print(self, line):
+        print(line, file=self.file or sys.stdout, flush=True)
 
     def on_train_start(self, trainer):
         if trainer.epoch >= trainer.epochs:
-            print("nothing to do: the checkpoint is at epoch %d of %d"
-                  % (trainer.epoch, trainer.epochs), file=self.file or sys.stdout)
+            self._print("nothing to do: the checkpoint is at epoch %d of %d"
+                        % (trainer.epoch, trainer.epochs))
+            return
+        self._print(recipes.describe(trainer.state["settings"], len(trainer.train_ds.labels),
+                                     len(trainer.val_ds.labels), trainer.state["lr"]))
 
     def on_epoch_start(self, trainer, epoch):
-        from tqdm import tqdm
-        self.bar = tqdm(total=trainer.batches_per_epoch,
-                        desc="epoch %d/%d" % (epoch, trainer.epochs), leave=False,
-                        disable=not self.show_bar, file=sys.stderr, dynamic_ncols=True)
+        self.last = time.time()
+        tty = self.show_bar and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        if tty:
+            from tqdm import tqdm
+            self.bar = tqdm(total=trainer.batches_per_epoch,
+                            desc="epoch %d/%d" % (epoch, trainer.epochs), leave=False,
+                            file=sys.stderr, dynamic_ncols=True)
 
     def on_step_end(self, trainer, stats):
-        self.bar.set_postfix(loss="%.3f" % stats["train_loss"], acc="%.3f" % stats["train_acc"],
-                             img_s="%.0f" % stats["images_per_s"], refresh=False)
-        self.bar.update(1)
+        if self.bar is not None:
+            self.bar.set_postfix(loss="%.3f" % stats["train_loss"],
+                                 acc="%.3f" % stats["train_acc"],
+                                 img_s="%.0f" % stats["images_per_s"], refresh=False)
+            self.bar.update(1)
+        elif self.show_bar and time.time() - self.last >= self.every_s:
+            self.last = time.time()
+            done = math.ceil(stats["seen"] / trainer.batch_size)
+            self._print("epoch %d/%d  step %d/%d  loss %.4f  train acc %.2f%%  %.0f img/s"
+                        % (trainer.epoch + 1, trainer.epochs, done, trainer.batches_per_epoch,
+                           stats["train_loss"], 100 * stats["train_acc"],
+                           stats["images_per_s"]))
 
     def on_epoch_end(self, trainer, row):
         self._close()
@@ -144,6 +190,7 @@ class Progress(Callback):
                                        100 * row["train_acc"], 100 * row["val_top1_err"],
                                        100 * row["val_top5_err"], row["lr"], row["images_per_s"]),
               file=self.file or sys.stdout, flush=True)
+        self.last = None
 
     def on_train_error(self, trainer, error):
         self._close()
@@ -163,8 +210,9 @@ class Trainer:
     out_dir    where checkpoint.h5, best.h5 and metrics.csv go; None: nothing is written
     epochs     the total, counted from the start of the run (a resumed run goes on to it)
     lr         the initial lr; on resume None keeps the checkpoint's (scheduled) lr
-    batch_size, momentum, weight_decay, max_filter_rms, patience: Z&F Sec. 3; None takes the
-               checkpoint's value on resume, else ``zfcore.recipe.training``'s
+    batch_size, momentum, weight_decay, max_filter_rms, patience, max_lr_drops: Z&F Sec. 3;
+               None takes the checkpoint's value on resume, else ``zfcore.recipe.training``'s
+               for this many training images (batch, epochs and patience scale with it)
     seed       the data order's seed (None: the checkpoint's, else 0)
     callbacks  ``Callback`` instances, run after the built-in ones, in order
     device     'numpy' or 'cupy'
@@ -177,17 +225,23 @@ class Trainer:
 
     def __init__(self, net, train_ds, val_ds, out_dir=None, epochs=None, batch_size=None,
                  lr=None, momentum=None, weight_decay=None, max_filter_rms=None, patience=None,
-                 seed=None, callbacks=(), device="numpy", verbose=0, resume=None, state=None):
+                 seed=None, callbacks=(), device="numpy", verbose=0, resume=None, state=None,
+                 max_lr_drops=None):
         self.net, self.train_ds, self.val_ds = net, train_ds, val_ds
         self.out_dir, self.device = out_dir, device
         self.resumed = _checkpoint(resume)
         saved = self.resumed.state if self.resumed is not None else {}
-        defaults = recipes.training((net.spec or {}).get("arch"))
         given = dict(epochs=epochs, batch_size=batch_size, momentum=momentum,
-                     weight_decay=weight_decay, max_filter_rms=max_filter_rms, patience=patience)
-        settings = {k: given[k] if given[k] is not None
-                    else saved.get("settings", {}).get(k, defaults[k]) for k in SETTINGS}
-        self.state = {"epoch": 0, "step": 0, "best_val_err": None, "since_best": 0}
+                     weight_decay=weight_decay, max_filter_rms=max_filter_rms, patience=patience,
+                     max_lr_drops=max_lr_drops)
+        stored = saved.get("settings", {})
+        batch = batch_size if batch_size is not None else stored.get("batch_size")
+        defaults = recipes.training((net.spec or {}).get("arch"), n_train=len(train_ds.labels),
+                                    batch_size=batch)
+        settings = {k: given[k] if given[k] is not None else stored.get(k, defaults[k])
+                    for k in SETTINGS}
+        self.state = {"epoch": 0, "step": 0, "best_val_err": None, "since_best": 0,
+                      "lr_drops": 0}
         self.state.update(saved)
         self.state.update(state or {})
         self.state.update(settings=settings,
@@ -208,7 +262,9 @@ class Trainer:
         builtin = []
         if out_dir is not None:
             self.saver = CheckpointSaver(out_dir)
-            builtin += [self.saver, MetricsCSV(out_dir)]
+            # the row first: a run stopped between the two has its row (replaced on resume),
+            # never a checkpoint without its row
+            builtin += [MetricsCSV(out_dir), self.saver]
         if verbose:
             builtin.append(Progress(bar=verbose >= 2))
         self.callbacks = builtin + list(callbacks)
@@ -225,7 +281,13 @@ class Trainer:
 
     def fit(self):
         """Train up to ``epochs``; returns the metrics rows of the epochs run. A callback may set
-        ``trainer.stop = True`` to end after the current epoch."""
+        ``trainer.stop = True`` to end after the current epoch. With ``out_dir``, the run folder is
+        this process's for the while (``run_lock``: another process training into it raises
+        ``RunLocked``)."""
+        with run_lock(self.out_dir) if self.out_dir is not None else contextlib.nullcontext():
+            return self._fit()
+
+    def _fit(self):
         # A diverging run is caught by the finite-loss check, with one clear message; NumPy's
         # overflow warnings on the way there would only bury it.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -285,8 +347,9 @@ class Trainer:
             st["best_val_err"], st["since_best"] = val_err, 0
         else:
             st["since_best"] += 1
-        if st["since_best"] >= self.patience:
+        if st["since_best"] >= self.patience and st.get("lr_drops", 0) < self.max_lr_drops:
             st["lr"], st["since_best"] = st["lr"] * 0.1, 0
+            st["lr_drops"] = st.get("lr_drops", 0) + 1
 
     def save(self, path):
         """A checkpoint of the run as it stands (atomic: see ``zfcore.checkpoint``)."""
@@ -300,16 +363,17 @@ class Trainer:
 
 def fit(net, train_ds, val_ds, out_dir=None, epochs=None, batch_size=None, lr=None,
         momentum=None, weight_decay=None, max_filter_rms=None, patience=None, seed=None,
-        callbacks=(), device="numpy", verbose=0, resume=None, state=None):
+        callbacks=(), device="numpy", verbose=0, resume=None, state=None, max_lr_drops=None):
     """Train ``net`` with the recipe of Z&F Sec. 3; returns [metrics row per epoch run]. The
     arguments are ``Trainer``'s; left as None they come from the checkpoint resumed, else from
     ``zfcore.recipe.training``: batch 128, lr 1e-2, momentum 0.9, weight decay 5e-4, filter RMS
-    0.1, patience 2, 8 epochs."""
+    0.1, patience 2, 8 epochs, at most 3 lr drops; on fewer than ~1,200 training images a smaller
+    batch (10 steps an epoch), at least 300 steps and a patience of at least 100 steps."""
     return Trainer(net, train_ds, val_ds, out_dir=out_dir, epochs=epochs, batch_size=batch_size,
                    lr=lr, momentum=momentum, weight_decay=weight_decay,
                    max_filter_rms=max_filter_rms, patience=patience, seed=seed,
                    callbacks=callbacks, device=device, verbose=verbose, resume=resume,
-                   state=state).fit()
+                   state=state, max_lr_drops=max_lr_drops).fit()
 
 
 def _checkpoint(resume):
