@@ -69,7 +69,7 @@ def parse_args(argv):
                    "'he'; default 'he' for the *_small nets, 0.01 otherwise")
     p.add_argument("--dropout", type=float, default=None,
                    help="dropout probability of fc6/fc7 (default 0.5; 0 for the *_small nets)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    cli.add_device_argument(p)
     p.add_argument("--out", default=None, help="run folder (default runs/<arch>-<data>-<time>)")
     p.add_argument("--resume", default=None, help="a checkpoint.h5 (or its run folder) to "
                    "continue; every option not given again is the original run's")
@@ -247,8 +247,7 @@ def _train(args, out):
     device = cli.resolve_device(args.device or "auto")
     ck = None
     if args.resume:
-        path = os.path.join(args.resume, "checkpoint.h5") if os.path.isdir(args.resume) \
-            else args.resume
+        path = cli.checkpoint_path(args.resume)
         ck = load_checkpoint(path)
         restore_args(args, ck)
         epochs = args.epochs or ck.state.get("settings", {}).get("epochs", TRAINING["epochs"])
