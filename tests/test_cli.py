@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from tests.nets import tiny_zfnet
 from zfcore import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,17 +34,6 @@ def one_line_error(r, name):
     return lines[0]
 
 
-def tiny_net(num_classes=12):
-    from zfcore.models import build, spec_of
-    spec = spec_of("zfnet_small32", num_classes=num_classes, init_std="he")
-    for name, kind, args in spec["layers"]:
-        if kind == "conv":
-            args["c_out"] = 8 if name == "conv1" else 12
-        elif kind == "linear" and "d_out" in args:
-            args["d_out"] = 24
-    return build(spec, seed=0)
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A run folder with a tiny checkpoint trained on nothing (the commands only read it)."""
@@ -51,7 +41,7 @@ def run_dir(tmp_path_factory):
     from zfcore.data import open_dataset
     run = tmp_path_factory.mktemp("run")
     ds = open_dataset("synthetic", "train", size=32, n=24)
-    save_checkpoint(str(run / "checkpoint.h5"), tiny_net(), None, ds.mean, ds.class_names,
+    save_checkpoint(str(run / "checkpoint.h5"), tiny_zfnet(12), None, ds.mean, ds.class_names,
                     {"epoch": 1, "data": "synthetic", "seed": 0,
                      "data_args": {"size": 32, "n": 24}})
     return run
@@ -121,7 +111,7 @@ def test_a_checkpoint_on_a_full_disk_is_one_line_and_leaves_no_tmp(tmp_path, cap
     os.symlink("/dev/full", path + ".tmp")
 
     def main(argv):
-        save_checkpoint(path, tiny_net(), None, np.zeros((32, 32, 3)), ["c"] * 12, {})
+        save_checkpoint(path, tiny_zfnet(12), None, np.zeros((32, 32, 3)), ["c"] * 12, {})
 
     with pytest.raises(SystemExit) as e:
         cli.run(main, [], prog="zfcore.train")

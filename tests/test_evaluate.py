@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from tests.nets import tiny_zfnet
 from zfcore import cli
 from zfcore.evaluate import main, topk_errors
 from zfcore.train import main as train_main
@@ -49,24 +50,13 @@ def test_evaluate_refuses_data_with_another_number_of_classes(tmp_path, capsys):
     assert "classes" in capsys.readouterr().err
 
 
-def _tiny_net(num_classes):
-    from zfcore.models import build, spec_of
-    spec = spec_of("zfnet_small32", num_classes=num_classes, init_std="he")
-    for name, kind, args in spec["layers"]:
-        if kind == "conv":
-            args["c_out"] = 8 if name == "conv1" else 12
-        elif kind == "linear" and "d_out" in args:
-            args["d_out"] = 24
-    return build(spec, seed=0)
-
-
 def test_ten_crop_errors_match_averaging_each_images_crops_by_hand():
     """Batch by batch (and a last batch that is not full) gives the errors of looping over the
     images one at a time: the 4 corners, the centre and their mirror images, softmax averaged."""
     from zfcore.data import open_dataset
     from zfcore.evaluation import evaluate
     from zfcore.layers.loss import softmax
-    net = _tiny_net(12)
+    net = tiny_zfnet(12)
     ds = open_dataset("synthetic", "test", size=36, n=23)
     crop, miss1, miss5 = 32, 0, 0
     for image, label in zip(ds.images, ds.labels):
@@ -91,7 +81,7 @@ def test_the_net_never_sees_more_than_a_batch(monkeypatch):
     (the 2,000-image evaluation held 3.3 GB), and the probabilities are not kept."""
     from zfcore.data import open_dataset
     from zfcore.evaluation import evaluate
-    net = _tiny_net(12)
+    net = tiny_zfnet(12)
     ds = open_dataset("synthetic", "test", size=36, n=25)
     seen, forward = [], net.forward
 
@@ -112,7 +102,7 @@ def test_evaluate_takes_a_run_folder_and_names_one_without_a_checkpoint(tmp_path
     run = tmp_path / "run"
     run.mkdir()
     ds = open_dataset("synthetic", "train", size=32, n=24)
-    save_checkpoint(str(run / "checkpoint.h5"), _tiny_net(12), None, ds.mean, ds.class_names,
+    save_checkpoint(str(run / "checkpoint.h5"), tiny_zfnet(12), None, ds.mean, ds.class_names,
                     {"epoch": 1, "data": "synthetic", "data_args": {"size": 32, "n": 20}})
     main([str(run), "--device", "cpu"])
     out = capsys.readouterr().out

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from zfcore.models import build, spec_of
+from tests.nets import tiny_zfnet
 from zfcore.vis.pipeline import WHAT, Sample, visualize
 from zfcore.vis.report import Report
 from zfcore import visualize as cli
@@ -56,17 +56,6 @@ def small_sample(n=16, size=32, seed=0):
     labels = np.arange(n) % 3
     return Sample(images, labels, images.mean(axis=0).astype(np.float32), size, ["a", "b", "c"],
                   boxes, masks)
-
-
-def tiny_zfnet():
-    """zfnet_small32's layers (all the names and strides) with few channels, so it runs fast."""
-    spec = spec_of("zfnet_small32", num_classes=3, init_std="he")
-    for name, kind, args in spec["layers"]:
-        if kind == "conv":
-            args["c_out"] = 8 if name == "conv1" else 12
-        elif kind == "linear" and "d_out" in args:
-            args["d_out"] = 24
-    return build(spec, seed=0)
 
 
 def test_pipeline_writes_every_figure_and_the_report_shows_them(tmp_path):
