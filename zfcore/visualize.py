@@ -189,6 +189,9 @@ def _print_scores(scores):
         s = scores["occlusion_minimum_in_box"]
         print("occlusion minimum inside the object box: %.1f%% (random map %.1f%%, %d images)"
               % (100 * s["rate"], 100 * s["chance"], s["n"]))
+        s = scores.get("occlusion_minimum_in_box_image_fill")
+        if s is not None:
+            print("  the same with a square of the image's mean colour: %.1f%%" % (100 * s["rate"]))
         s = scores["projection_energy_in_mask"]
         print("projection energy inside the object mask: %.1f%% (random map %.1f%%, %d images)"
               % (100 * s["share"], 100 * s["chance"], s["n"]))
