@@ -198,7 +198,7 @@ def step_occlusion(net, sample, fig_dir, report, size, stride, show_idx, **_):
             name = "occlusion_%d.png" % k if fill == "grey" else "occlusion_%d_%s.png" % (k, fill)
             path = occlusion_figure(os.path.join(fig_dir, name), net, x[k], rgb[k],
                                     sample.labels[idx], res, size, stride, sample.class_names,
-                                    layer, fill_name=fill)
+                                    layer, fill_name="image-mean" if fill == "image" else fill)
             report.figure(_rel(path, fig_dir),
                           "Image %d (%s) with a %dx%d square of %s slid over it at stride %d. "
                           "(b) the total activation of %s map %d, the strongest on the unoccluded "
