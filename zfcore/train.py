@@ -39,13 +39,8 @@ RUN_ARGS = ("arch", "data", "epochs", "batch_size", "lr", "momentum", "weight_de
 SETTING_ARGS = ("epochs", "batch_size", "momentum", "weight_decay", "patience")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):          # one line through cli.run, also for in-process callers
-        raise cli.UsageError(message)
-
-
 def parse_args(argv):
-    p = _Parser(prog="python -m zfcore.train", description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(prog="python -m zfcore.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--arch", default=None, choices=sorted(SPECS),
                    help="architecture (default %s)" % DEFAULT_ARCH)
     p.add_argument("--data", default=None, help="synthetic | image folder | CIFAR-10 dir | "

@@ -32,6 +32,7 @@ import numpy as np
 
 from zfcore import recipe as recipes
 from zfcore import runlock
+from zfcore.atomic import atomic_write
 from zfcore.backend import to_device, to_numpy
 from zfcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from zfcore.evaluation import evaluate
@@ -131,12 +132,10 @@ class MetricsCSV(Callback):
             with open(self.path) as f:
                 rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]
         rows.append(row)
-        tmp = self.path + ".tmp"
-        with open(tmp, "w", newline="") as f:
+        with atomic_write(self.path, "w", newline="") as f:
             w = csv.DictWriter(f, METRICS, extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
-        os.replace(tmp, self.path)
 
 
 class Progress(Callback):
@@ -185,11 +184,11 @@ class Progress(Callback):
 
     def on_epoch_end(self, trainer, row):
         self._close()
-        print("epoch %d/%d  loss %.4f  train acc %.2f%%  val top-1 err %.2f%%  top-5 err %.2f%%  "
-              "lr %.0e  %.0f img/s" % (row["epoch"], trainer.epochs, row["train_loss"],
-                                       100 * row["train_acc"], 100 * row["val_top1_err"],
-                                       100 * row["val_top5_err"], row["lr"], row["images_per_s"]),
-              file=self.file or sys.stdout, flush=True)
+        self._print("epoch %d/%d  loss %.4f  train acc %.2f%%  val top-1 err %.2f%%  top-5 err "
+                    "%.2f%%  lr %.0e  %.0f img/s"
+                    % (row["epoch"], trainer.epochs, row["train_loss"], 100 * row["train_acc"],
+                       100 * row["val_top1_err"], 100 * row["val_top5_err"], row["lr"],
+                       row["images_per_s"]))
         self.last = None
 
     def on_train_error(self, trainer, error):

@@ -25,7 +25,6 @@ from zfcore.vis.pipeline import WHAT
 PROG = "zfcore.visualize"                 # the prefix of its messages
 USAGE_PROG = "python -m zfcore.visualize"
 UserError = cli.UsageError                # the older name
-_Parser = cli.ArgumentParser
 
 
 def _common(p):
@@ -40,7 +39,7 @@ def _common(p):
 
 def parse(argv):
     if argv and argv[0] in ("compare", "train-pair"):
-        p = _Parser(prog="%s %s" % (USAGE_PROG, argv[0]))
+        p = cli.ArgumentParser(prog="%s %s" % (USAGE_PROG, argv[0]))
         if argv[0] == "compare":
             p.add_argument("checkpoints", nargs=2, metavar="CHECKPOINT",
                            help="two checkpoints (files or run folders)")
@@ -55,7 +54,7 @@ def parse(argv):
         args = p.parse_args(argv[1:])
         args.command = argv[0]
     else:
-        p = _Parser(prog=USAGE_PROG, description=__doc__.replace("``", ""),
+        p = cli.ArgumentParser(prog=USAGE_PROG, description=__doc__.replace("``", ""),
                     formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("checkpoint", help="a checkpoint file or its run folder")
         _common(p)
