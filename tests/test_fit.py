@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from tests.readme import readme_block
 from zfcore import cli
 from zfcore.checkpoint import load_checkpoint
 from zfcore.data import open_dataset
@@ -175,9 +176,7 @@ def test_a_diverging_run_stops_with_epoch_and_step(tiny, tmp_path):
 
 
 def test_readme_training_from_python_runs_as_written(tmp_path, monkeypatch, capsys):
-    text = open(os.path.join(ROOT, "README.md")).read()
-    part = text[text.index("Training from Python"):]
-    code = re.search(r"```python\n(.*?)```", part, re.S).group(1)
+    code = readme_block("from zfcore.data import open_dataset\nfrom zfcore.recipe import recipe\n")
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out

@@ -5,6 +5,7 @@ import pytest
 
 from tests import oracles
 from tests.gradcheck import check_grad
+from tests.readme import run_block
 from zfcore import models
 from zfcore.net import keep_activations
 
@@ -427,19 +428,8 @@ def test_backward_without_the_input_gradient_gives_the_same_weight_gradients():
 def test_the_readme_net_example_runs_as_written():
     """The README's ZFNet example, exactly as written: what it prints is its comment, and an
     untrained net's loss is near ln(1000) (near-uniform softmax over 1000 classes)."""
-    import contextlib
-    import io
-    import os
-    import re
-    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
-    block = re.search(r"```python\n(import numpy as np\nfrom zfcore import models\n.*?)```",
-                      open(readme).read(), re.S)
-    assert block, "the ZFNet example is missing from the README"
-    code = block.group(1)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})
-    printed = out.getvalue().strip()
+    code, printed = run_block("import numpy as np\nfrom zfcore import models\n")
+    printed = printed.strip()
     assert "# " + printed in code
     assert abs(float(printed.split()[0]) - np.log(1000)) < 0.1
 

@@ -1,23 +1,13 @@
 """The README's teaching examples run and print what their comments say."""
-import contextlib
-import io
-import os
 import re
 
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+from tests.readme import run_block
 
 
 def test_maxpool_example_prints_what_the_readme_says():
-    text = open(README).read()
-    block = re.search(r"```python\n(import numpy as np\nfrom zfcore.layers import MaxPool2D.*?)```",
-                      text, re.S)
-    assert block, "the MaxPool2D example is missing from the README"
-    code = block.group(1)
+    code, printed = run_block("import numpy as np\nfrom zfcore.layers import MaxPool2D")
     assert len(code.strip().splitlines()) <= 10
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})
-    numbers = [float(v) for v in re.findall(r"-?\d+\.?", out.getvalue())]
+    numbers = [float(v) for v in re.findall(r"-?\d+\.?", printed)]
     # maxima 9 9 / 9 9; switches 4 6 / 2 0 (the tie in the first window goes to the first 9);
     # gradient 1 and 3 at the two 9s; unpooled values 9 and 27 there
     assert numbers[:8] == [9, 9, 9, 9, 4, 6, 2, 0]
@@ -27,16 +17,9 @@ def test_maxpool_example_prints_what_the_readme_says():
 
 
 def test_fast_and_naive_conv_example_prints_what_the_readme_says():
-    text = open(README).read()
-    block = re.search(r"```python\n(import numpy as np\nfrom zfcore.layers import naive\n.*?)```",
-                      text, re.S)
-    assert block, "the fast-and-naive example is missing from the README"
-    code = block.group(1)
+    code, printed = run_block("import numpy as np\nfrom zfcore.layers import naive\n")
     assert len(code.strip().splitlines()) <= 10
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})
-    lines = out.getvalue().splitlines()
+    lines = printed.splitlines()
     assert len(lines) == 2
     # (5 + 2 - 3) // 2 + 1 = 3: y (1, 3, 3, 3); columns (C*k*k, N*Ho*Wo) = (18, 9)
     assert [int(v) for v in re.findall(r"\d+", lines[0])] == [1, 3, 3, 3, 18, 9]
