@@ -135,18 +135,18 @@ class Net:
         time.
         """
         channels = [channel] if np.isscalar(channel) else list(channel)
-        xp = xp_of(x)
         n, k = x.shape[0], len(channels)
-        rows = xp.asarray(np.repeat(np.arange(n), k))
+        rows = np.repeat(np.arange(n), k)
         if isinstance(position, str):
             i = j = position
         else:
             i, j = np.full(n * k, position[0]), np.full(n * k, position[1])
-        out = self.project_units(x[rows], layer, np.tile(channels, n), i, j, mode, chunk)
+        out = self.project_units(x, layer, np.tile(channels, n), i, j, mode, chunk, images=rows)
         out = out.reshape((n, k) + tuple(x.shape[1:]))
         return out[:, 0] if np.isscalar(channel) else out
 
-    def project_units(self, x, layer, channels, i="max", j=None, mode="deconv", chunk=64):
+    def project_units(self, x, layer, channels, i="max", j=None, mode="deconv", chunk=64,
+                      images=None):
         """Project single units to pixel space (Z&F Sec. 2.1), one per row, batched.
 
         x (B, 3, H, W): row b's image; ``channels`` (B,): the feature map of row b; ``i``, ``j``
@@ -154,7 +154,8 @@ class Net:
         activation in row b's image) or ``i='all'`` (the whole map). Every other activation of
         the layer is zeroed, the kept ones keep their value, and the signal goes down to the
         pixels (``mode`` as in ``project``). Returns (B, 3, H, W) on x's device, ``chunk`` rows
-        per forward pass.
+        per forward pass. ``images`` (B,): row b projects image ``x[images[b]]`` instead (the
+        rows are gathered a chunk at a time, so x is never copied B times).
         """
         if mode not in PROJECT_MODES:
             raise ValueError("mode must be one of %s, got %r" % (PROJECT_MODES, mode))
@@ -162,13 +163,14 @@ class Net:
             raise KeyError("no layer named %r (layers: %s)" % (layer, ", ".join(self.layers)))
         xp = xp_of(x)
         channels = np.asarray(channels).reshape(-1)
-        if len(channels) != x.shape[0]:
-            raise ValueError("project_units: %d channels for %d images"
-                             % (len(channels), x.shape[0]))
-        out = xp.empty(x.shape, dtype=x.dtype)
-        for s in range(0, x.shape[0], chunk):
-            e = min(s + chunk, x.shape[0])
-            a = self.forward(x[s:e], train=False, until=layer)
+        b = x.shape[0] if images is None else len(images)
+        if len(channels) != b:
+            raise ValueError("project_units: %d channels for %d images" % (len(channels), b))
+        out = xp.empty((b,) + tuple(x.shape[1:]), dtype=x.dtype)
+        for s in range(0, b, chunk):
+            e = min(s + chunk, b)
+            xb = x[s:e] if images is None else x[xp.asarray(np.asarray(images)[s:e])]
+            a = self.forward(xb, train=False, until=layer)
             at = i if isinstance(i, str) else (np.asarray(i).reshape(-1)[s:e],
                                                 np.asarray(j).reshape(-1)[s:e])
             out[s:e] = self.down(keep_activations(a, channels[s:e], at), layer, mode)
