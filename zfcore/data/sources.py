@@ -8,7 +8,9 @@ from zfcore.data.base import DataError, check_n, check_size, check_split
 
 
 def resolve(source, split):
-    """(kind, path) for a source: kind is 'synthetic', 'h5', 'cifar', 'mnist' or 'folder'."""
+    """(kind, path) for a source: kind is 'synthetic', 'h5', 'cifar', 'mnist' or 'folder'. A
+    dataset name ('cifar10', 'mnist', 'fashion-mnist') that is not an existing path means the
+    folder ``python -m zfcore.data download NAME`` fetched (``zfcore.data.download``)."""
     if isinstance(source, str) and source == "synthetic":
         return "synthetic", None
     if not isinstance(source, (str, os.PathLike)):
@@ -17,8 +19,12 @@ def resolve(source, split):
     if "{split}" in path:
         path = path.replace("{split}", split)
     if not os.path.exists(path):
+        from zfcore.data import download
+        if path in download.NAMES:      # 'cifar10', 'mnist', 'fashion-mnist': where it was fetched
+            return resolve(download.installed(path), split)
         if os.sep not in path and "." not in path:
-            raise DataError("source: %r is neither 'synthetic' nor an existing path" % path)
+            raise DataError("source: %r is neither 'synthetic' nor an existing path (nor a "
+                            "dataset name: %s)" % (path, ", ".join(download.NAMES)))
         raise DataError("%s: no such file or folder" % path)
     if os.path.isfile(path):
         from zfcore.data import h5
@@ -45,7 +51,7 @@ def open_dataset(source, split, size=None, seed=0, n=None):
     mean of the train split, boxes/masks for synthetic).
 
     source  'synthetic', an image folder, a CIFAR-10 or MNIST folder, or a packed .h5; may
-            contain '{split}'
+            contain '{split}'; or 'cifar10' / 'mnist' / 'fashion-mnist', once downloaded
     split   'train' | 'val' | 'test' (how val is carved out: see each module, and the table in
             this package's docstring; always deterministic)
     size    the stored side S (default: 64 synthetic, 256 folders, 32 CIFAR and MNIST; a .h5
