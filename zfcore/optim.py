@@ -20,11 +20,21 @@ def renormalise_filters(W, max_rms):
 
 
 class SGD:
-    """Momentum SGD over ``net.params()``; the velocities are keyed like the params."""
+    """Momentum SGD over ``net.params()``; the velocities are keyed like the params.
 
-    def __init__(self, net, lr=1e-2, momentum=0.9, weight_decay=5e-4, max_filter_rms=0.1):
+    ``frozen``: parameter keys ('conv1.W') or layer names ('conv1': all its parameters) that
+    ``step`` leaves exactly as they are: no update, no weight decay, no renormalisation (Z&F
+    Sec. 5.2: layers 1-7 kept fixed while a new softmax is trained)."""
+
+    def __init__(self, net, lr=1e-2, momentum=0.9, weight_decay=5e-4, max_filter_rms=0.1,
+                 frozen=()):
         self.net, self.lr, self.momentum = net, lr, momentum
         self.weight_decay, self.max_filter_rms = weight_decay, max_filter_rms
+        keys = set(net.params())
+        unknown = sorted(set(frozen) - keys - {k.rsplit(".", 1)[0] for k in keys})
+        if unknown:
+            raise ValueError("frozen: no parameter or layer named %s" % ", ".join(unknown))
+        self.frozen = {k for k in keys if k in frozen or k.rsplit(".", 1)[0] in frozen}
         self.velocity = {key: xp_of(w).zeros_like(w) for key, w in net.params().items()}
 
     def _scratch(self, w):
@@ -38,6 +48,8 @@ class SGD:
     def step(self):
         grads = self.net.grads()
         for key, w in self.net.params().items():
+            if key in self.frozen:
+                continue
             g = grads[key]
             if backend.use_kernels(w):  # one fused kernel: update and renorm in one pass
                 sgd_step_gpu(w, g, self.velocity[key], self.lr, self.momentum,

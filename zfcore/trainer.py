@@ -20,6 +20,15 @@ training stops on an error, ``on_train_error``. With ``out_dir``, ``MetricsCSV``
 by validation error, each atomically) run first, the run folder locked (``run_lock``);
 ``Progress`` (the bar and a line per epoch) with ``verbose``. A non-finite loss raises
 ``TrainingError`` naming the epoch and step; the last checkpoint written stays as it was.
+
+Under ``mpiexec -n N`` (``comm``: ``zfcore.distributed.world()``) the run is data-parallel: rank
+0's weights and velocities are broadcast and checked, each global batch of ``batch_size`` is
+cut in N shards (``distributed.shard_slice``), one all-reduce per step averages the gradients
+(with the shard's loss and correct count in the same buffer), every rank makes the same update,
+the validation error is counted over shards and summed exactly; only rank 0 locks the run
+folder, writes files and runs the callbacks (a callback with ``all_ranks = True`` runs on every
+rank and reads ``trainer.comm.rank``). Dropout streams are reseeded each epoch from (seed,
+epoch, rank, layer): a run is reproducible for a given N, and resumes with any N.
 """
 import contextlib
 import csv
@@ -30,6 +39,7 @@ import time
 
 import numpy as np
 
+from zfcore import distributed
 from zfcore import recipe as recipes
 from zfcore import runlock
 from zfcore.atomic import atomic_write
@@ -220,14 +230,20 @@ class Trainer:
                dropout streams, the optimiser its velocities, the run its epoch, step, lr,
                schedule and settings: the rest of the run is as if it had never stopped
     state      more JSON-able entries kept in every checkpoint (e.g. where the data came from)
+    comm       a ``zfcore.distributed`` communicator (default ``world()``: ``Single`` unless
+               started by mpiexec with N > 1 processes)
+    frozen     parameter keys or layer names the optimiser leaves exactly as they are (Z&F
+               Sec. 5.2: layers 1-7 fixed, a new softmax trained); None: the checkpoint's, else
+               none; kept in the checkpoint's state
     """
 
     def __init__(self, net, train_ds, val_ds, out_dir=None, epochs=None, batch_size=None,
                  lr=None, momentum=None, weight_decay=None, max_filter_rms=None, patience=None,
                  seed=None, callbacks=(), device="numpy", verbose=0, resume=None, state=None,
-                 max_lr_drops=None):
+                 max_lr_drops=None, frozen=None, comm=None):
         self.net, self.train_ds, self.val_ds = net, train_ds, val_ds
         self.out_dir, self.device = out_dir, device
+        self.comm = comm if comm is not None else distributed.world()
         self.resumed = _checkpoint(resume)
         saved = self.resumed.state if self.resumed is not None else {}
         given = dict(epochs=epochs, batch_size=batch_size, momentum=momentum,
@@ -255,9 +271,13 @@ class Trainer:
         if self.resumed is not None:
             _load_weights(net, self.resumed)
         net.to(device)
-        self.opt = SGD(net, self.state["lr"], self.momentum, self.weight_decay, self.max_filter_rms)
+        self.state["frozen"] = sorted(frozen if frozen is not None else saved.get("frozen", []))
+        self.opt = SGD(net, self.state["lr"], self.momentum, self.weight_decay, self.max_filter_rms,
+                       frozen=self.state["frozen"])
         for key, v in (self.resumed.velocity if self.resumed is not None else {}).items():
             self.opt.velocity[key] = to_device(v, device)
+        if self.comm.size > 1:
+            self._join_ranks()
         builtin = []
         if out_dir is not None:
             self.saver = CheckpointSaver(out_dir)
@@ -267,6 +287,8 @@ class Trainer:
         if verbose:
             builtin.append(Progress(bar=verbose >= 2))
         self.callbacks = builtin + list(callbacks)
+        if self.comm.rank != 0:      # rank 0 writes and reports; a callback may ask for all ranks
+            self.callbacks = [cb for cb in callbacks if getattr(cb, "all_ranks", False)]
         self.history, self.improved, self.stop = [], False, False
 
     @property
@@ -283,7 +305,8 @@ class Trainer:
         ``trainer.stop = True`` to end after the current epoch. With ``out_dir``, the run folder is
         this process's for the while (``run_lock``: another process training into it raises
         ``RunLocked``)."""
-        with run_lock(self.out_dir) if self.out_dir is not None else contextlib.nullcontext():
+        owner = self.out_dir is not None and self.comm.rank == 0
+        with run_lock(self.out_dir) if owner else contextlib.nullcontext():
             return self._fit()
 
     def _fit(self):
@@ -307,8 +330,21 @@ class Trainer:
         from zfcore.data import batches
         t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
         opt.lr = st["lr"]
+        if self.comm.size > 1:
+            self._seed_dropout(epoch)
         for x, y in batches(self.train_ds, self.batch_size, self.crop, train=True,
                             seed=self.seed, epoch=epoch):
+            if self.comm.size > 1:   # this rank's shard; loss and right are the whole batch's
+                loss, right = self._parallel_step(x, y, epoch)
+                st["step"] += 1
+                seen += len(y)
+                loss_sum += loss * len(y)
+                correct += right
+                self._call("on_step_end", dict(step=st["step"], loss=loss,
+                                               train_loss=loss_sum / seen,
+                                               train_acc=correct / seen, seen=seen,
+                                               images_per_s=seen / max(time.time() - t0, 1e-9)))
+                continue
             x = to_device(x, self.device)
             logits = net.forward(x, train=True)
             loss = float(net.loss(logits, to_device(y, self.device)))
@@ -328,13 +364,75 @@ class Trainer:
                                            train_acc=correct / seen, seen=seen,
                                            images_per_s=seen / max(time.time() - t0, 1e-9)))
         seconds = time.time() - t0
-        val = evaluate(net, self.val_ds, self.crop, self.batch_size, device=self.device)
+        val = evaluate(net, self.val_ds, self.crop, self.batch_size, device=self.device,
+                       comm=self.comm)
         row = dict(epoch=epoch + 1, step=st["step"], lr=opt.lr, train_loss=loss_sum / seen,
                    train_acc=correct / seen, val_top1_err=val["top1"], val_top5_err=val["top5"],
                    images_per_s=seen / seconds, seconds=seconds)
         self._schedule(val["top1"])
         self._call("on_epoch_end", row)
+        if self.comm.size > 1:       # a callback on rank 0 may stop the run: every rank stops
+            self.stop = bool(self.comm.allreduce_sum(np.array([int(self.stop)]))[0])
+            self.comm.check_same(self.net.params())
         return row
+
+    def _join_ranks(self):
+        """Every rank starts from rank 0's weights and velocities (one broadcast each), checked
+        by checksum; the device's communicator (NCCL on the GPU) from here on."""
+        self.comm = self.comm.for_device(self.device)
+        params = self.net.params()
+        self.comm.broadcast([params[k] for k in params])
+        self.comm.broadcast([self.opt.velocity[k] for k in params])
+        self.comm.check_same(params)
+        self._flat = None
+        if self.out_dir is not None:
+            self.comm.note = "the last checkpoint is in %s" % self.checkpoint_path
+
+    def _seed_dropout(self, epoch):
+        """Each rank its own dropout masks, reproducibly: every random stream of the net
+        reseeded from (seed, epoch, rank, layer) at the start of the epoch."""
+        for i, layer in enumerate(self.net.layers.values()):
+            if layer.random_state() is not None:
+                rng = np.random.default_rng([self.seed, epoch, self.comm.rank, i])
+                layer.set_random_state(rng.bit_generator.state)
+
+    def _parallel_step(self, x, y, epoch):
+        """One data-parallel SGD step on the global batch (x, y): forward and backward on this
+        rank's rows, then one all-reduce of [gradients, loss, accuracy], each scaled by the
+        shard's share N*m/B so that the mean over ranks is the whole batch's mean gradient, loss
+        and accuracy; every rank then holds the same numbers and makes the same update. Returns
+        (loss, correct) of the whole batch."""
+        net, comm, n = self.net, self.comm, len(y)
+        part = distributed.shard_slice(n, comm.rank, comm.size)
+        m = part.stop - part.start
+        if m == 0:                   # fewer images than ranks: a zero share of one image
+            part = slice(0, 1)
+        xs, ys = to_device(x[part], self.device), to_device(y[part], self.device)
+        logits = net.forward(xs, train=True)
+        loss = net.loss(logits, ys)
+        net.backward(input_grad=False)
+        grads = net.grads()
+        keys = [k for k in net.params() if k in grads]
+        if self._flat is None:
+            self._flat = distributed.FlatBuffer([grads[k] for k in keys], extra=2)
+        buf = self._flat
+        buf.pack([grads[k] for k in keys])
+        buf.extra[0] = loss
+        buf.extra[1] = (logits.argmax(axis=1) == ys).sum() / len(ys)
+        share = m * comm.size / n
+        if share != 1:
+            buf.flat *= buf.flat.dtype.type(share)
+        comm.allreduce_mean(buf.flat)
+        buf.unpack([grads[k] for k in keys])
+        loss, acc = (float(v) for v in to_numpy(buf.extra))
+        if not math.isfinite(loss):
+            last = self.checkpoint_path
+            raise TrainingError(
+                "loss became %s at epoch %d, step %d (try a smaller --lr); the last good "
+                "checkpoint is %s" % (loss, epoch + 1, self.state["step"] + 1,
+                                      last if last and os.path.exists(last) else "none"))
+        self.opt.step()
+        return loss, int(round(acc * n))
 
     def _schedule(self, val_err):
         """Count the epoch done and apply the plateau rule before anything is saved, so that a
@@ -362,7 +460,8 @@ class Trainer:
 
 def fit(net, train_ds, val_ds, out_dir=None, epochs=None, batch_size=None, lr=None,
         momentum=None, weight_decay=None, max_filter_rms=None, patience=None, seed=None,
-        callbacks=(), device="numpy", verbose=0, resume=None, state=None, max_lr_drops=None):
+        callbacks=(), device="numpy", verbose=0, resume=None, state=None, max_lr_drops=None,
+        frozen=None, comm=None):
     """Train ``net`` with the recipe of Z&F Sec. 3; returns [metrics row per epoch run]. The
     arguments are ``Trainer``'s; left as None they come from the checkpoint resumed, else from
     ``zfcore.recipe.training``: batch 128, lr 1e-2, momentum 0.9, weight decay 5e-4, filter RMS
@@ -372,7 +471,7 @@ def fit(net, train_ds, val_ds, out_dir=None, epochs=None, batch_size=None, lr=No
                    lr=lr, momentum=momentum, weight_decay=weight_decay,
                    max_filter_rms=max_filter_rms, patience=patience, seed=seed,
                    callbacks=callbacks, device=device, verbose=verbose, resume=resume,
-                   state=state, max_lr_drops=max_lr_drops).fit()
+                   state=state, max_lr_drops=max_lr_drops, frozen=frozen, comm=comm).fit()
 
 
 def _checkpoint(resume):
