@@ -180,6 +180,22 @@ def test_mnist_and_fashion_mnist_download_through_a_second_mirror(
     np.testing.assert_array_equal(fashion.images[:, 2:30, 2:30, 0], mnist_images(10, 1000))
 
 
+def test_the_mirror_variable_replaces_the_servers(tmp_path, root, server, monkeypatch, capsys):
+    """``$ZFCORE_DATA_MIRROR``: the files from there, the table's md5s still checked; a mirror
+    that is not a URL is one line too, not a checksum complaint."""
+    files = {f + ".gz": (b, "ok", b) for f, b in idx_files(tmp_path, "mnist").items()}
+    point_at(monkeypatch, "mnist", server, files, prefix="/m/",
+             mirrors=("http://127.0.0.1:1/never/",))
+    monkeypatch.setenv("ZFCORE_DATA_MIRROR", "not-a-url")
+    code, out, err = run(["download", "mnist", "--quiet"], capsys)
+    assert code == 1 and "not-a-url/train-images-idx3-ubyte.gz: Invalid URL" in err
+    assert "md5" not in err and len(err.splitlines()) == 1
+    monkeypatch.setenv("ZFCORE_DATA_MIRROR", server.url + "/m")
+    code, out, err = run(["download", "mnist", "--quiet"], capsys)
+    assert code == 0 and out.count("fetching %s/m/" % server.url) == 4, err
+    assert len(open_dataset("mnist", "train")) == 18
+
+
 def assert_failed_cleanly(name, code, err, root, *words):
     """One line ``zfcore.data: error: ...`` holding ``words``, exit 1, the root empty, and
     ``--data NAME`` still says which command fetches it."""

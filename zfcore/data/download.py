@@ -186,12 +186,12 @@ def _fetch(fname, md5, mirrors, folder, progress, say):
                 pooch.retrieve(url, known_hash="md5:" + md5, fname=fname, path=folder,
                                downloader=downloader)
             return
+        except requests.RequestException as e:   # before ValueError: a bad URL is both
+            errors.append("%s: %s" % (url, _network_reason(e)))
         except ValueError as e:        # pooch: the md5 does not match (the file is deleted)
             got = re.search(r"but got (\w+)", str(e))
             errors.append("%s: md5 %s, the publisher's is %s (a damaged or different file)"
                           % (url, got.group(1) if got else "differs", md5))
-        except requests.RequestException as e:
-            errors.append("%s: %s" % (url, _network_reason(e)))
         finally:
             if bar:
                 bar.close()
