@@ -136,8 +136,8 @@ def download(name, root=None, progress=True, say=print):
     if os.path.isdir(target):
         lacking = _missing(src, target)
         if lacking:
-            raise DataError("%s: incomplete (no %s) and not written by this command; remove "
-                            "that folder and run it again" % (target, lacking[0]))
+            raise DataError("%s: incomplete (no %s); remove that folder and run the command "
+                            "again" % (target, lacking[0]))
         say("%s: already in %s (not fetched again)" % (name, target))
         return target
     if os.path.lexists(target):
@@ -145,11 +145,11 @@ def download(name, root=None, progress=True, say=print):
     os.makedirs(root, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".%s.partial-" % src.name, dir=root)
     try:
-        got = os.path.join(staging, "downloads" if src.unpack == "tar" else src.name)
+        fetched = os.path.join(staging, "downloads" if src.unpack == "tar" else src.name)
         for fname, md5 in src.files:
-            _fetch(fname, md5, _mirrors(src), got, progress, say)
-        folder = _extract(src, os.path.join(got, src.files[0][0]), staging) \
-            if src.unpack == "tar" else got
+            _fetch(fname, md5, _mirrors(src), fetched, progress, say)
+        folder = _extract(src, os.path.join(fetched, src.files[0][0]), staging) \
+            if src.unpack == "tar" else fetched
         lacking = _missing(src, folder)
         if lacking:
             raise DownloadError("%s: the download has no %s" % (name, lacking[0]))
