@@ -45,8 +45,9 @@ def resolve_device(name):
         raise UsageError("--device: %r is not one of %s" % (name, ", ".join(DEVICES)))
     if name == "gpu":
         if cupy_or_none() is None:
-            raise UsageError("--device gpu: CuPy or a CUDA device is missing "
-                             "(pip install 'zfcore[cuda13]')")
+            from zfcore.backend import cupy_unusable_reason
+            raise UsageError("--device gpu: CuPy is unusable: %s (pip install 'zfcore[cuda13]' "
+                             "on a machine with an NVIDIA driver)" % cupy_unusable_reason())
         return "cupy"
     if name == "auto" and cupy_or_none() is not None:
         return "cupy"

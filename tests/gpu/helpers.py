@@ -1,12 +1,13 @@
 """The one GPU-vs-NumPy helper: run a function on a device, compare with the NumPy reference
 under the tolerance of its kind (one table)."""
+import os
 import shutil
 
 import numpy as np
 import pytest
 
 from tests.gpu import emulator
-from zfcore.backend import cupy_or_none
+from zfcore.backend import cupy_or_none, cupy_unusable_reason
 
 # Largest allowed max|got - want| / max|want| per kind of result.
 TOLERANCES = {
@@ -16,12 +17,25 @@ TOLERANCES = {
     "net": 1e-4,      # a whole net, forward and backward: the layers' errors add up
 }
 
-NO_GPU = "needs CuPy and a CUDA device (zfcore.backend.cupy_or_none() is None)"
+REQUIRE_GPU = "ZFCORE_REQUIRE_GPU"  # =1: a GPU test without a usable GPU fails, not skips
+
+
+def gpu_required():
+    return os.environ.get(REQUIRE_GPU, "") not in ("", "0")
+
+
+def no_gpu_reason():
+    return "needs CuPy and a CUDA device (%s)" % cupy_unusable_reason()
+
+
 NO_GXX = "needs g++ to build the kernels for the CPU emulator"
 
+# The ``gpu`` marker's skip; with ZFCORE_REQUIRE_GPU=1, tests/gpu/conftest.py fails them instead.
+SKIP_NO_GPU = pytest.mark.skipif(cupy_or_none() is None and not gpu_required(),
+                                 reason=no_gpu_reason())
+
 DEVICES = [
-    pytest.param("cupy", marks=[pytest.mark.gpu,
-                                pytest.mark.skipif(cupy_or_none() is None, reason=NO_GPU)]),
+    pytest.param("cupy", marks=[pytest.mark.gpu, SKIP_NO_GPU]),
     pytest.param("emulated", marks=pytest.mark.skipif(shutil.which("g++") is None, reason=NO_GXX)),
 ]
 
@@ -52,7 +66,16 @@ def run_on(device, fn, *args):
 
 
 def rel_error(got, want):
+    """max|got - want| / max|want| over the places where ``want`` is finite; infinity where
+    ``got`` is not finite at such a place (a NaN must never compare as "close"), or where the
+    two disagree on a non-finite reference value."""
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    finite = np.isfinite(want)
+    if not np.isfinite(got[finite]).all():
+        return float("inf")
+    if not np.array_equal(got[~finite], want[~finite], equal_nan=True):
+        return float("inf")
+    got, want = got[finite], want[finite]
     scale = np.abs(want).max() if want.size else 0.0
     return (float(np.abs(got - want).max() / scale) if scale > 0
             else float(np.abs(got).max(initial=0.0)))
@@ -67,7 +90,10 @@ def assert_close(got, want, kind, what=""):
             what, len(bad), tuple(bad[0]), got[tuple(bad[0])], want[tuple(bad[0])])
         return
     err, tol = rel_error(got, want), TOLERANCES[kind]
-    if err > tol:
-        i = np.unravel_index(np.argmax(np.abs(got.astype(np.float64) - want)), want.shape)
+    if not err <= tol:  # a NaN error fails too
+        with np.errstate(invalid="ignore"):
+            diff = np.abs(got.astype(np.float64) - want)
+        diff[~np.isfinite(diff)] = np.inf
+        i = np.unravel_index(np.argmax(diff), want.shape) if want.size else ()
         pytest.fail("%s: relative error %.3g > %.3g (%s); worst at %s: got %r, want %r"
                     % (what, err, tol, kind, i, got[i], want[i]))
