@@ -40,12 +40,16 @@ __global__ void softmax_xent_fwd_bwd(const float* __restrict__ logits,
         block_reduce(red, 1);
         sum = red[0];
         const long long label = __ldg(labels + row);
+        // A label outside [0, c) (the launcher checks host labels; device ones are not read
+        // back): NaN loss and gradient row, never a read past the row.
+        const bool ok = label >= 0 && label < c;
+        const float nan = __int_as_float(0x7fffffff);
         const float inv_sum = 1.0f / sum;
         for (int j = threadIdx.x; j < c; j += blockDim.x) {
             const float pj = expf(__ldg(z + j) - m) * inv_sum;
-            dz[j] = (pj - (j == label ? 1.0f : 0.0f)) * inv_n;
+            dz[j] = ok ? (pj - (j == label ? 1.0f : 0.0f)) * inv_n : nan;
         }
-        if (threadIdx.x == 0) loss[row] = logf(sum) - (__ldg(z + label) - m);
+        if (threadIdx.x == 0) loss[row] = ok ? logf(sum) - (__ldg(z + label) - m) : nan;
         __syncthreads();  // red[] is reused by the next row
     }
 }

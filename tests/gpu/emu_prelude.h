@@ -11,6 +11,7 @@
 // missing, one thread reads shared memory before the others have written it (in one order or
 // the other), so the result is wrong every time rather than once in a while.
 #include <cmath>
+#include <cstring>
 #include <algorithm>
 #include <functional>
 #include <vector>
@@ -92,6 +93,7 @@ static void emu_run_blocks(unsigned int blocks, unsigned int threads, int revers
 #define __syncthreads() emu_syncthreads()
 
 template <typename T> inline T __ldg(const T* p) { return *p; }
+inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, sizeof f); return f; }
 inline unsigned int __umulhi(unsigned int a, unsigned int b) {
     return (unsigned int)(((unsigned long long)a * b) >> 32);
 }

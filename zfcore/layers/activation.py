@@ -68,6 +68,9 @@ class ReLU(Layer):
 def _relu_gpu(name, *arrays):
     """One fused elementwise pass: ``relu_fwd(x)``, ``relu_bwd(dy, x)`` or ``relu_guided(r, x)``."""
     xp = xp_of(arrays[0])
+    if len(arrays) == 2 and tuple(arrays[0].shape) != tuple(arrays[1].shape):
+        raise ValueError("%s: the signal is %s but the forward input x is %s (same shape needed)"
+                         % (name, tuple(arrays[0].shape), tuple(arrays[1].shape)))
     arrays = [xp.ascontiguousarray(a, dtype=np.float32) for a in arrays]
     out = xp.empty_like(arrays[0])
     backend.launch("activation", name, tuple(arrays) + (out, np.int64(out.size)), out.size)

@@ -210,6 +210,10 @@ def _col2im_gpu(cols, x_shape, k, s, p):
     cols = xp.ascontiguousarray(cols)
     n, c, h, w = x_shape
     ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
+    if tuple(cols.shape) != (c * k * k, n * ho * wo):
+        raise ValueError("col2im: columns %s, but %s with %dx%d/%d pad %d needs %s (is dy the "
+                         "shape of the forward output?)" % (tuple(cols.shape), tuple(x_shape), k,
+                                                            k, s, p, (c * k * k, n * ho * wo)))
     x = xp.empty((n, c, h, w), dtype=np.float32)
     i32 = np.int32
     backend.launch("conv", "col2im", (cols, x, i32(n), i32(c), i32(h), i32(w), i32(k), i32(s),

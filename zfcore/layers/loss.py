@@ -51,11 +51,11 @@ class SoftmaxCrossEntropy(Layer):
 
     def forward(self, logits, labels, train=False):
         xp = xp_of(logits)
-        labels = xp.asarray(labels).astype(xp.int64)
-        if backend.use_kernels(logits):
+        if backend.use_kernels(logits):  # labels as given: a host array is range-checked there
             loss, self.dlogits = softmax_xent_gpu(logits, labels)
-            self.cache = (None, labels)
+            self.cache = (None, None)
             return loss
+        labels = xp.asarray(labels).astype(xp.int64)
         self.dlogits = None
         loss, logp = softmax_xent_forward(logits, labels)
         self.cache = (logp, labels)
@@ -78,11 +78,29 @@ class SoftmaxCrossEntropy(Layer):
 # -- GPU: kernels/loss.cu ---------------------------------------------------------------------
 def softmax_xent_gpu(logits, labels):
     """Loss (a 0-d array: the batch mean) and dL/dlogits (N, C) from one fused kernel, one
-    block per row. logits (N, C) float32, labels (N,) int64, both CuPy."""
+    block per row. logits (N, C) float32 (CuPy), labels (N,) integers: a host array (or list)
+    is checked to lie in [0, C) here; a device one is not read back (no sync), and the kernel
+    writes NaN for the loss and the gradient row of a label out of range instead of reading
+    past the row."""
     xp = xp_of(logits)
-    logits = xp.ascontiguousarray(logits)
-    labels = xp.ascontiguousarray(labels, dtype=np.int64)
+    if logits.ndim != 2:
+        raise ValueError("softmax cross-entropy: logits must be (N, C), got %s"
+                         % (tuple(logits.shape),))
     n, c = logits.shape
+    if not backend.is_gpu(labels):
+        labels = np.asarray(labels)
+        if labels.dtype.kind not in "iu":
+            raise ValueError("softmax cross-entropy: labels must be integers, got %s"
+                             % labels.dtype)
+        bad = (labels < 0) | (labels >= c)
+        if labels.size and bad.any():
+            raise ValueError("softmax cross-entropy: label %d at row %d is outside [0, %d)"
+                             % (labels[bad][0], np.flatnonzero(bad)[0], c))
+    if tuple(labels.shape) != (n,):
+        raise ValueError("softmax cross-entropy: labels %s for %d rows of logits"
+                         % (tuple(labels.shape), n))
+    logits = xp.ascontiguousarray(logits)
+    labels = xp.ascontiguousarray(xp.asarray(labels), dtype=np.int64)
     rows = xp.empty(n, dtype=np.float32)
     dlogits = xp.empty_like(logits)
     block = min(256, 1 << max(5, (c - 1).bit_length()))  # a power of two, >= 32, <= 256

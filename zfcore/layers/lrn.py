@@ -115,6 +115,8 @@ def _channel_runs(n, c, hw, size):
 def _lrn_forward_gpu(a, size, alpha, beta, k, store_d):
     """``lrn_fwd``: one thread per (image, pixel, run of channels), running window sum."""
     xp = xp_of(a)
+    if a.ndim < 2:
+        raise ValueError("lrn: x must be (N, C, ...), got %s" % (tuple(a.shape),))
     a = xp.ascontiguousarray(a)
     n, c = a.shape[:2]
     hw = a.size // max(1, n * c)
@@ -131,7 +133,14 @@ def _lrn_forward_gpu(a, size, alpha, beta, k, store_d):
 def _lrn_backward_gpu(dy, a, d, size, alpha, beta, k=None):
     """``lrn_bwd`` in one pass over a and dy: d is read if given, else recomputed with k."""
     xp = xp_of(a)
-    a, dy = xp.ascontiguousarray(a), xp.ascontiguousarray(dy)
+    for what, arr in (("dy", dy), ("d", d)):
+        if arr is not None and tuple(arr.shape) != tuple(a.shape):
+            raise ValueError("lrn backward: %s is %s, the forward input %s (same shape needed)"
+                             % (what, tuple(arr.shape), tuple(a.shape)))
+    if a.ndim < 2:
+        raise ValueError("lrn backward: x must be (N, C, ...), got %s" % (tuple(a.shape),))
+    a = xp.ascontiguousarray(a)
+    dy = xp.ascontiguousarray(dy, dtype=np.float32)
     n, c = a.shape[:2]
     hw = a.size // max(1, n * c)
     dx = xp.empty_like(a)

@@ -166,10 +166,31 @@ def _maxpool_forward_gpu(x, k, s, ceil_mode):
     return y, switches
 
 
+def check_unpool_args(r, switches, x_shape, k, s):
+    """ValueError unless r and switches are (N, C, Ho, Wo) alike, uint8 switches, and (Ho, Wo)
+    is what a k/s pooling (floor or ceil mode) makes of ``x_shape``'s (H, W): the kernel reads
+    r and switches at every window around each pixel, trusting these shapes."""
+    if r.ndim != 4 or len(x_shape) != 4:
+        raise ValueError("unpool: r must be (N, C, Ho, Wo) and x_shape (N, C, H, W), got %s and "
+                         "%s" % (r.shape, tuple(x_shape)))
+    if tuple(switches.shape) != tuple(r.shape) or switches.dtype != np.uint8:
+        raise ValueError("unpool: switches %s %s, want uint8 of r's shape %s"
+                         % (switches.dtype, tuple(switches.shape), tuple(r.shape)))
+    if r.shape[1] != x_shape[1]:
+        raise ValueError("unpool: r has %d channels, x_shape %d" % (r.shape[1], x_shape[1]))
+    for axis, (out, size) in enumerate(zip(r.shape[2:], x_shape[2:])):
+        allowed = {pool_output_size(size, k, s, False), pool_output_size(size, k, s, True)}
+        if out < 1 or out not in allowed:
+            raise ValueError("unpool: r is %s, but a %dx%d/%d pooling of %s gives %s on axis %d"
+                             % (tuple(r.shape), k, k, s, tuple(x_shape), sorted(allowed),
+                                axis + 2))
+
+
 def _unpool_gpu(r, switches, x_shape, k, s):
     """``maxpool_bwd``: a gather, one thread per pixel of the (N, C, H, W) result."""
+    check_unpool_args(r, switches, x_shape, k, s)
     xp = xp_of(r)
-    r = xp.ascontiguousarray(r)
+    r = xp.ascontiguousarray(r, dtype=np.float32)
     switches = xp.ascontiguousarray(switches)
     n, c, ho, wo = r.shape
     h, w = x_shape[2], x_shape[3]
