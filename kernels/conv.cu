@@ -73,4 +73,33 @@ __global__ void col2im(const float* __restrict__ cols, float* __restrict__ x, in
     }
 }
 
+// rows (c_out, n*hw), the product W @ cols -> y (n, c_out, hw) = rows + b[o], and with `relu`
+// max(., 0): the NCHW layout, the bias and (where a ReLU follows the conv) the rectification in
+// one pass. One thread per output; reads and writes run along hw in both layouts (coalesced).
+__global__ void bias_nchw(const float* __restrict__ rows, const float* __restrict__ b,
+                          float* __restrict__ y, int n, int c_out, int hw, int relu) {
+    const long long total = (long long)n * c_out * hw;
+    const long long stride = (long long)blockDim.x * gridDim.x;
+    for (long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += stride) {
+        int q, o;
+        const long long ni = split_index(split_index(t, hw, &q), c_out, &o);
+        float v = __ldg(rows + (long long)o * n * hw + ni * hw + q) + __ldg(b + o);
+        if (relu && v < 0.0f) v = 0.0f;  // NaN passes through, as numpy.maximum
+        y[t] = v;
+    }
+}
+
+// dy (n, c_out, hw) -> rows (c_out, n*hw): the transposed dy that both products of conv
+// backward take (computed once per backward).
+__global__ void nchw_rows(const float* __restrict__ dy, float* __restrict__ rows, int n,
+                          int c_out, int hw) {
+    const long long total = (long long)n * c_out * hw;
+    const long long stride = (long long)blockDim.x * gridDim.x;
+    for (long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += stride) {
+        int q, o;
+        const long long ni = split_index(split_index(t, hw, &q), c_out, &o);
+        rows[(long long)o * n * hw + ni * hw + q] = __ldg(dy + t);
+    }
+}
+
 }  // extern "C"

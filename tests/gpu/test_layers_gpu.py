@@ -10,8 +10,9 @@ from tests.gpu.helpers import DEVICES, assert_close, run_on
 from zfcore import backend
 from zfcore.layers import LRN, Dropout, MaxPool2D, ReLU, SoftmaxCrossEntropy
 from zfcore.layers.activation import relu_backward, relu_deconv, relu_forward, relu_guided
+from zfcore.layers import naive
 from zfcore.layers.conv import (col2im, conv_backward_data, conv_backward_params, conv_forward,
-                                im2col)
+                                dy_rows, im2col)
 from zfcore.layers.dropout import dropout_gpu
 from zfcore.layers.lrn import lrn_backward, lrn_forward
 from zfcore.layers.pool import maxpool_forward, unpool
@@ -127,6 +128,28 @@ def test_conv_forward_backward_deconv(device, case):
     assert_close(dx_d, conv_backward_data(dy, W, x.shape, s, p), "float32", "conv dx (= deconv)")
     assert_close(dW_d, dW, "float32", "conv dW")
     assert_close(db_d, db, "float32", "conv db")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@settings(max_examples=10, deadline=None)
+@given(conv_cases())
+@example((2, 3, 6, 23, 23, 7, 2, 1, 1))      # conv1 geometry
+def test_conv_bias_relu_fused_and_dy_rows(device, case):
+    """The fused bias + ReLU + NCHW pass against the loops of zfcore.layers.naive (float64),
+    rectified; and the one transposed dy of backward against NumPy's transpose."""
+    n, c, c_out, h, w, k, s, p, seed = case
+    x = normal((n, c, h, w), seed)
+    W = normal((c_out, c, k, k), seed + 1)
+    b = normal((c_out,), seed + 2)
+    want = np.maximum(naive.conv(x.astype(np.float64), W.astype(np.float64),
+                                 b.astype(np.float64), s=s, p=p), 0)
+    dy = normal(want.shape, seed + 3)
+    y_relu, y_plain, rows = run_on(device, lambda x, W, b, dy: (
+        conv_forward(x, W, b, s, p, relu=True)[0], conv_forward(x, W, b, s, p)[0],
+        dy_rows(dy)), x, W, b, dy)
+    assert_close(y_relu, want, "float32", "conv + relu fused")
+    assert (y_relu >= 0).all() and np.array_equal(y_relu, np.maximum(y_plain, 0))
+    assert_close(rows, dy.transpose(1, 0, 2, 3).reshape(c_out, -1), "exact", "dy rows")
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -89,8 +89,10 @@ def col2im(cols, x_shape, k, s, p):
     return x
 
 
-def conv_forward(x, W, b, s=1, p=0):
-    """``y[n, o] = sum_c x[n, c] * W[o, c] + b[o]`` (cross-correlation, as every framework).
+def conv_forward(x, W, b, s=1, p=0, relu=False):
+    """``y[n, o] = sum_c x[n, c] * W[o, c] + b[o]`` (cross-correlation, as every framework);
+    with ``relu``, ``max(y, 0)`` (the ReLU that follows most convs, fused on the GPU into the
+    pass that adds the bias and writes NCHW).
 
     x (N, C, H, W), W (C_out, C, k, k), b (C_out,) -> y (N, C_out, Ho, Wo), and ``cols`` for
     backward. Ho = floor((H + 2p - k) / s) + 1.
@@ -101,29 +103,41 @@ def conv_forward(x, W, b, s=1, p=0):
     ho, wo = conv_output_size(x.shape[2], k, s, p), conv_output_size(x.shape[3], k, s, p)
     cols = im2col(x, k, s, p)                                   # (C*k*k, N*Ho*Wo)
     y = W.reshape(c_out, -1) @ cols                             # (C_out, N*Ho*Wo)
+    if backend.use_kernels(y):
+        return _bias_nchw_gpu(y, b, n, ho, wo, relu), cols
     y = y.reshape(c_out, n, ho, wo).transpose(1, 0, 2, 3)       # (N, C_out, Ho, Wo), a view
     # the bias add writes the contiguous result: one pass for both
     y = xp.add(y, b.reshape(1, c_out, 1, 1), out=xp.empty((n, c_out, ho, wo), dtype=y.dtype))
+    if relu:
+        xp.maximum(y, 0, out=y)
     return y, cols
 
 
-def conv_backward_data(dy, W, x_shape, s=1, p=0):
+def dy_rows(dy):
+    """dy (N, C_out, Ho, Wo) as the (C_out, N*Ho*Wo) matrix both backward products take (a
+    transposed copy: make it once per backward and pass it to both as ``rows``)."""
+    if backend.use_kernels(dy):
+        return _nchw_rows_gpu(dy)
+    return dy.transpose(1, 0, 2, 3).reshape(dy.shape[1], -1)
+
+
+def conv_backward_data(dy, W, x_shape, s=1, p=0, rows=None):
     """dL/dx of a convolution, which is also the deconvnet's filtering step (Z&F Sec. 2.1):
     a transposed convolution with the same filters (flipped, in/out channels swapped), no bias.
 
-    dy (N, C_out, Ho, Wo), W (C_out, C, k, k) -> dx with exactly ``x_shape``.
+    dy (N, C_out, Ho, Wo), W (C_out, C, k, k) -> dx with exactly ``x_shape``; ``rows``:
+    ``dy_rows(dy)`` if already made.
     """
     c_out, _, k, _ = W.shape
-    dy2 = dy.transpose(1, 0, 2, 3).reshape(c_out, -1)           # (C_out, N*Ho*Wo)
+    dy2 = dy_rows(dy) if rows is None else rows                 # (C_out, N*Ho*Wo)
     dcols = W.reshape(c_out, -1).T @ dy2                        # (C*k*k, N*Ho*Wo)
     return col2im(dcols, x_shape, k, s, p)
 
 
-def conv_backward_params(dy, cols, W_shape):
+def conv_backward_params(dy, cols, W_shape, rows=None):
     """dL/dW (C_out, C, k, k) and dL/db (C_out,) from dy (N, C_out, Ho, Wo) and the forward
-    pass's columns (C*k*k, N*Ho*Wo)."""
-    c_out = W_shape[0]
-    dy2 = dy.transpose(1, 0, 2, 3).reshape(c_out, -1)           # (C_out, N*Ho*Wo)
+    pass's columns (C*k*k, N*Ho*Wo); ``rows``: ``dy_rows(dy)`` if already made."""
+    dy2 = dy_rows(dy) if rows is None else rows                 # (C_out, N*Ho*Wo)
     dW = (dy2 @ cols.T).reshape(W_shape)
     db = dy2.sum(axis=1)
     return dW, db
@@ -170,10 +184,11 @@ class Conv2D(Layer):
         training step has no use for it, and it costs a product and a col2im)."""
         x_shape, cols = self.cache
         W = self.params["W"]
-        self.grads["W"], self.grads["b"] = conv_backward_params(dy, cols, W.shape)
+        rows = dy_rows(dy)                                      # once for both products
+        self.grads["W"], self.grads["b"] = conv_backward_params(dy, cols, W.shape, rows)
         if not need_dx:
             return None
-        return conv_backward_data(dy, W, x_shape, self.stride, self.pad)
+        return conv_backward_data(dy, W, x_shape, self.stride, self.pad, rows)
 
     def deconv(self, r):
         x_shape, _ = self.cache
@@ -219,3 +234,32 @@ def _col2im_gpu(cols, x_shape, k, s, p):
     backend.launch("conv", "col2im", (cols, x, i32(n), i32(c), i32(h), i32(w), i32(k), i32(s),
                                       i32(p), i32(ho), i32(wo)), x.size)
     return x
+
+
+def _bias_nchw_gpu(rows, b, n, ho, wo, relu):
+    """``bias_nchw``: the product's rows (C_out, N*Ho*Wo) + b, optionally rectified, written as
+    (N, C_out, Ho, Wo) in one pass."""
+    xp = xp_of(rows)
+    c_out = rows.shape[0]
+    if rows.shape != (c_out, n * ho * wo) or b.shape != (c_out,):
+        raise ValueError("bias_nchw: rows %s and bias %s for (%d, %d, %d, %d)"
+                         % (rows.shape, b.shape, n, c_out, ho, wo))
+    rows = xp.ascontiguousarray(rows)
+    y = xp.empty((n, c_out, ho, wo), dtype=np.float32)
+    backend.launch("conv", "bias_nchw", (rows, xp.ascontiguousarray(b, dtype=np.float32), y,
+                                         np.int32(n), np.int32(c_out), np.int32(ho * wo),
+                                         np.int32(bool(relu))), y.size)
+    return y
+
+
+def _nchw_rows_gpu(dy):
+    """``nchw_rows``: dy (N, C_out, Ho, Wo) -> (C_out, N*Ho*Wo) in one pass."""
+    xp = xp_of(dy)
+    if dy.ndim != 4:
+        raise ValueError("conv backward: dy must be (N, C_out, Ho, Wo), got %s" % (dy.shape,))
+    n, c_out, ho, wo = dy.shape
+    dy = xp.ascontiguousarray(dy, dtype=np.float32)
+    rows = xp.empty((c_out, n * ho * wo), dtype=np.float32)
+    backend.launch("conv", "nchw_rows", (dy, rows, np.int32(n), np.int32(c_out),
+                                         np.int32(ho * wo)), rows.size)
+    return rows
