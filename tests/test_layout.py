@@ -18,9 +18,9 @@ LEVELS = [
     (2, "zfcore.recipe"),
     (3, "zfcore.data"),
     (4, "zfcore.trainer"), (4, "zfcore.evaluation"), (4, "zfcore.runlock"),
-    (5, "zfcore.vis"),
+    (5, "zfcore.vis"), (5, "zfcore.experiments"),
     (6, "zfcore.cli"), (6, "zfcore.train"), (6, "zfcore.evaluate"), (6, "zfcore.visualize"),
-    (6, "zfcore.data.__main__"),
+    (6, "zfcore.data.__main__"), (6, "zfcore.experiments.__main__"),
 ]
 NAMES = ["backend", "layers", "net/models", "data", "training", "vis", "command lines"]
 
