@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.abspath(zfcore.__file__))
 # (level, module name or package prefix); a module takes the level of its longest match.
 LEVELS = [
     (0, "zfcore"), (0, "zfcore.backend"), (0, "zfcore.kernels"), (0, "zfcore.errors"),
-    (0, "zfcore.atomic"),
+    (0, "zfcore.atomic"), (0, "zfcore.distributed"),
     (1, "zfcore.layers"),
     (2, "zfcore.net"), (2, "zfcore.models"), (2, "zfcore.optim"), (2, "zfcore.checkpoint"),
     (2, "zfcore.recipe"),

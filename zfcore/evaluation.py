@@ -4,10 +4,16 @@ library the trainer and ``python -m zfcore.evaluate`` call.
 
 Memory is bounded by one batch, not by the dataset: ``evaluate`` keeps only per-batch counts,
 and the 10-crop test feeds the net ``batch_size`` crops at a time (``batch_size // 10`` images),
-never ``10 * batch_size``."""
+never ``10 * batch_size``.
+
+With a communicator of N > 1 ranks (``comm``, ``zfcore.distributed``) each rank takes one
+contiguous block of the batches (the same batches a single process makes, so every image's
+probabilities are the same numbers) and the miss counts are summed over ranks: integers, so the
+error equals the single-process one exactly."""
 import numpy as np
 
 from zfcore.backend import to_device, to_numpy
+from zfcore.distributed import shard_slice
 from zfcore.layers.loss import softmax
 
 
@@ -24,11 +30,28 @@ def topk_errors(probs, labels, ks=(1, 5)):
     return {k: float(m) / n if n else 0.0 for k, m in topk_misses(probs, labels, ks).items()}
 
 
-def batch_probs(net, ds, crop, batch_size=128, ten_crops=False, device="numpy"):
+def batch_probs(net, ds, crop, batch_size=128, ten_crops=False, device="numpy", comm=None):
     """Yield (probs (b, C), labels (b,)) over the dataset in order, one batch at a time: softmax
     of the centre crop, or the average of the 10 crops' softmax. ``batch_size`` is the number of
-    crops per forward pass (with ``ten_crops``, ``max(1, batch_size // 10)`` images)."""
-    from zfcore.data import batches, ten_crop
+    crops per forward pass (with ``ten_crops``, ``max(1, batch_size // 10)`` images). With
+    ``comm`` of N > 1 ranks: this rank's block of the batches only."""
+    from zfcore.data import batches, centre_crop, take, ten_crop
+    if comm is not None and comm.size > 1:
+        per = max(1, batch_size // 10) if ten_crops else batch_size
+        n = len(ds.labels)
+        mine = shard_slice(-(-n // per), comm.rank, comm.size)
+        for start in range(mine.start * per, min(mine.stop * per, n), per):
+            idx = np.arange(start, min(start + per, n))
+            images = take(ds.images, idx)
+            if ten_crops:
+                p = to_numpy(softmax(net.forward(to_device(ten_crop(images, ds.mean, crop),
+                                                           device), train=False)))
+                p = p.reshape(len(idx), 10, -1).mean(axis=1)
+            else:
+                x = np.ascontiguousarray(centre_crop(images, ds.mean, crop))
+                p = to_numpy(softmax(net.forward(to_device(x, device), train=False)))
+            yield p, ds.labels[idx]
+        return
     if not ten_crops:
         for x, y in batches(ds, batch_size, crop, train=False):
             yield to_numpy(softmax(net.forward(to_device(x, device), train=False))), y
@@ -41,19 +64,24 @@ def batch_probs(net, ds, crop, batch_size=128, ten_crops=False, device="numpy"):
         yield p.reshape(stop - start, 10, -1).mean(axis=1), np.asarray(ds.labels[start:stop])
 
 
-def predict(net, ds, crop, batch_size=128, ten_crops=False, device="numpy"):
+def predict(net, ds, crop, batch_size=128, ten_crops=False, device="numpy", comm=None):
     """Softmax probabilities (N, C) over the dataset, in order; averaged over 10 crops if asked.
-    Holds all N rows: ``evaluate`` does not need them."""
-    return np.concatenate([p for p, _ in batch_probs(net, ds, crop, batch_size, ten_crops,
-                                                     device)])
+    Holds all N rows: ``evaluate`` does not need them. With ``comm``: every rank gets all rows."""
+    parts = [p for p, _ in batch_probs(net, ds, crop, batch_size, ten_crops, device, comm)]
+    if comm is not None and comm.size > 1:
+        parts = [p for block in comm.allgather(parts) for p in block]
+    return np.concatenate(parts)
 
 
-def evaluate(net, ds, crop, batch_size=128, ten_crops=False, device="numpy"):
+def evaluate(net, ds, crop, batch_size=128, ten_crops=False, device="numpy", comm=None):
     """{'top1': error, 'top5': error} (top-5 is 0 when there are 5 classes or fewer), counted
-    batch by batch."""
+    batch by batch; with ``comm`` of N > 1 ranks, over shards and summed exactly."""
     misses, n = {1: 0, 5: 0}, 0
-    for p, y in batch_probs(net, ds, crop, batch_size, ten_crops, device):
+    for p, y in batch_probs(net, ds, crop, batch_size, ten_crops, device, comm):
         for k, m in topk_misses(p, y).items():
             misses[k] += m
         n += len(y)
+    if comm is not None and comm.size > 1:
+        misses[1], misses[5], n = (int(v) for v in comm.allreduce_sum(
+            np.array([misses[1], misses[5], n], np.int64)))
     return {"top1": misses[1] / n if n else 0.0, "top5": misses[5] / n if n else 0.0}

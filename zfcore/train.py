@@ -9,15 +9,22 @@ to RMS 0.1, dropout 0.5 in fc6/fc7, random crops and flips of mean-subtracted im
 nets: He init, inputs scaled by 1/64, no dropout; see ``zfcore.recipe``). Every epoch writes
 ``checkpoint.h5`` (and ``best.h5`` by validation error) and a row of ``metrics.csv``.
 
+``mpiexec -n N python -m zfcore.train ...`` trains the same run data-parallel on N processes
+(``zfcore.distributed``): the global batch is ``--batch-size``, each rank takes 1/N of it; rank 0
+prints and writes the run folder, the other ranks are quiet; a rank that fails ends the job.
+
 This module is the command line over the library: ``fit`` / ``Trainer`` (``zfcore.trainer``)
 and ``recipe`` (``zfcore.recipe``), re-exported here: ``from zfcore.train import fit``.
 """
 import argparse
+import contextlib
 import math
 import os
+import sys
 import time
+import traceback
 
-from zfcore import cli
+from zfcore import cli, distributed
 from zfcore.backend import to_device
 from zfcore.checkpoint import load_checkpoint
 from zfcore.evaluation import evaluate
@@ -233,12 +240,23 @@ def train(args):
     not given again is the original run's), ``Trainer.fit``, then the test error. Returns the
     test {'top1', 'top5'} error, or None when a resumed run had nothing left to do."""
     out = run_folder(args)
-    with run_lock(out):
-        return _train(args, out)
+    try:
+        comm = distributed.world()
+    except distributed.DistributedError as e:
+        raise cli.UsageError(str(e)) from None
+    if comm.rank != 0:                    # rank 0 speaks for the run; errors still go to stderr
+        sys.stdout = open(os.devnull, "w")
+    try:
+        with run_lock(out) if comm.rank == 0 else contextlib.nullcontext():
+            return _train(args, out, comm)
+    except distributed.DistributedError as e:
+        raise TrainingError(str(e)) from None
 
 
-def _train(args, out):
+def _train(args, out, comm):
     from zfcore.data import batches, open_dataset
+    if comm.size > 1 and (args.device or "auto") != "cpu":
+        comm.pick_gpu()                   # one GPU per rank, before CuPy allocates anything
     device = cli.resolve_device(args.device or "auto")
     ck = None
     if args.resume:
@@ -288,7 +306,7 @@ def _train(args, out):
                       weight_decay=args.weight_decay, patience=args.patience, seed=args.seed,
                       callbacks=callbacks, device=device, verbose=1 if args.quiet else 2,
                       resume=ck, state=dict(data=args.data, data_args=dargs, n_train=args.n_train,
-                                            args=stored))
+                                            args=stored), comm=comm)
     started = time.time()
     try:
         trainer.fit()
@@ -313,7 +331,8 @@ def _finish(trainer, args, dargs, callbacks, started):
         candidates.append(history + os.sep)
     test = open_dataset(args.data, "test", **dargs)
     test.mean = trainer.train_ds.mean
-    err = evaluate(trainer.net, test, trainer.crop, trainer.batch_size, device=trainer.device)
+    err = evaluate(trainer.net, test, trainer.crop, trainer.batch_size, device=trainer.device,
+                   comm=trainer.comm)
     print("test accuracy %.2f%% (top-1 error %.2f%%, top-5 error %.2f%%) on %d %s test images"
           % (100 * (1 - err["top1"]), 100 * err["top1"], 100 * err["top5"], len(test.labels),
              args.data))
@@ -331,5 +350,20 @@ def main(argv=None):
     return train(args)
 
 
+def _command():
+    """``python -m zfcore.train``: ``cli.run(main)``; a rank of several that stops with an error
+    (or a bug) ends the whole job (``distributed.exit_world``), so no rank waits for it."""
+    try:
+        cli.run(main, prog="zfcore.train")
+    except SystemExit as e:
+        distributed.exit_world(e.code)
+        raise
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        distributed.exit_world(1)
+        raise
+
+
 if __name__ == "__main__":
-    cli.run(main, prog="zfcore.train")
+    _command()

@@ -3,6 +3,7 @@ the classifier's output and the strongest top-layer feature map."""
 import numpy as np
 
 from zfcore.backend import to_numpy, xp_of
+from zfcore.distributed import shard_slice
 from zfcore.layers.loss import log_softmax
 from zfcore.vis.render import figure, normalise, save, show
 
@@ -30,7 +31,7 @@ def occluder_fill(x, fill):
     return xp.asarray(np.broadcast_to(np.asarray(fill, dtype=np.float32), (x.shape[0],)))
 
 
-def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
+def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64, comm=None):
     """Occlusion maps of one image (Z&F Sec. 4.2, Fig. 7).
 
     x (3, H, W) in the net's input space (mean-subtracted, so ``fill=0.0`` is the mean grey;
@@ -45,6 +46,10 @@ def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
     'activation' (the sum over positions of the feature map of ``layer`` that is strongest, i.e.
     holds the largest activation, on the unoccluded image), and 'channel' (that map's index, an
     int).
+
+    With ``comm`` of N > 1 ranks (``zfcore.distributed``) the positions are split: each rank runs
+    one contiguous block of the chunks (the chunks of a single process, so the same numbers) and
+    the maps are gathered; every rank returns the whole maps.
     """
     xp = xp_of(x)
     _, h, w = x.shape
@@ -62,7 +67,10 @@ def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
     logp = np.empty(len(corners), dtype=np.float64)
     top = np.empty(len(corners), dtype=np.int64)
     act = np.empty(len(corners), dtype=np.float64)
-    for s in range(0, len(corners), chunk):
+    chunks = range(0, len(corners), chunk)
+    if comm is not None and comm.size > 1:
+        chunks = chunks[shard_slice(len(chunks), comm.rank, comm.size)]
+    for s in chunks:
         batch = corners[s:s + chunk]
         xb = xp.repeat(x[None], len(batch), axis=0)              # (B, 3, H, W)
         for b, (y0, x0) in enumerate(batch):
@@ -75,6 +83,11 @@ def occlusion(net, x, label, size, stride, fill=0.0, layer="pool5", chunk=64):
         top[s:s + len(batch)] = to_numpy(p.argmax(axis=1))
         a = outs[layer][:, channel]
         act[s:s + len(batch)] = to_numpy(a.reshape(len(batch), -1).sum(axis=1))
+    if comm is not None and comm.size > 1:
+        mine = slice(chunks.start, min(chunks.stop, len(corners))) if len(chunks) else slice(0, 0)
+        for part, lo, hi in comm.allgather([(prob[mine], logp[mine], top[mine], act[mine]),
+                                            mine.start, mine.stop]):
+            prob[lo:hi], logp[lo:hi], top[lo:hi], act[lo:hi] = part
     return {"prob": prob.reshape(hp, wp), "logp": logp.reshape(hp, wp),
             "top_class": top.reshape(hp, wp),
             "activation": act.reshape(hp, wp), "channel": channel}

@@ -4,12 +4,18 @@ For every chosen layer and feature map: the 9 images of a dataset whose stronges
 that map is the largest (one per image, as the paper), found in one pass over the data for all
 layers at once with a running top-k per map; then each of those activations alone projected to
 pixel space by the deconvnet, beside the image patch its receptive field covers.
+
+With a communicator of N > 1 ranks (``comm``, ``zfcore.distributed``) each rank scans one
+contiguous block of the batches and ``merge_topk`` joins the ranks' lists: the k largest by
+(value, then the earlier image), which is the order the single pass keeps, so the result is the
+single-process one exactly.
 """
 from collections import namedtuple
 
 import numpy as np
 
 from zfcore.backend import to_numpy, xp_of
+from zfcore.distributed import shard_slice
 from zfcore.vis.geometry import conv_blocks, layer_number, receptive_fields, rf_boxes
 from zfcore.vis.probe import strongest
 from zfcore.vis.render import crop, figure, mosaic, normalise, save, show
@@ -54,13 +60,15 @@ def _argsort_desc(v):
     return xp.argsort(-v, axis=1)  # CuPy's sort is a stable radix sort
 
 
-def top_activations(net, inputs, layers=None, k=9, batch_size=64, progress=None):
+def top_activations(net, inputs, layers=None, k=9, batch_size=64, progress=None, comm=None):
     """One pass over ``inputs`` (a ``zfcore.vis.probe.Inputs``) for all ``layers`` at once
     (default: the ReLU after every conv). Returns {layer: TopK} with the k images whose
-    strongest activation in each map is largest, strongest first."""
+    strongest activation in each map is largest, strongest first. With ``comm`` of N > 1
+    ranks: this rank's block of the batches, then the ranks' lists merged (every rank gets the
+    whole result)."""
     layers = list(layers) if layers is not None else conv_blocks(net)
     tops = {}
-    for start, x in inputs.batches(batch_size):
+    for start, x in _batches(inputs, batch_size, comm):
         outs = net.forward(x, keep=layers)
         for name in layers:
             a = outs[name]
@@ -72,11 +80,35 @@ def top_activations(net, inputs, layers=None, k=9, batch_size=64, progress=None)
             progress(x.shape[0])
     result = {}
     for name, (run, hw) in tops.items():
-        pos = to_numpy(run.pos)
+        values, image, pos = to_numpy(run.values), to_numpy(run.image), to_numpy(run.pos)
+        if comm is not None and comm.size > 1:
+            values, image, pos = merge_topk(comm.allgather((values, image, pos)), k)
         width = hw[1] if len(hw) == 2 else 1
-        result[name] = TopK(name, to_numpy(run.values), to_numpy(run.image), pos // width,
-                            pos % width)
+        result[name] = TopK(name, values, image, pos // width, pos % width)
     return result
+
+
+def _batches(inputs, batch_size, comm):
+    """(start, x) of ``inputs.batches``; with N > 1 ranks only this rank's block of them."""
+    if comm is None or comm.size == 1:
+        yield from inputs.batches(batch_size)
+        return
+    n = len(inputs)
+    starts = range(0, n, batch_size)
+    for start in starts[shard_slice(len(starts), comm.rank, comm.size)]:
+        yield start, inputs.x(np.arange(start, min(start + batch_size, n)))
+
+
+def merge_topk(parts, k):
+    """The k best of several ``RunningTopK`` lists [(values, image, pos) (C, k_i)], per
+    channel: larger value first, on equal values the earlier image (what one pass over all the
+    images keeps); slots never filled (image -1, value -inf) last."""
+    values = np.concatenate([p[0] for p in parts], axis=1)
+    image = np.concatenate([p[1] for p in parts], axis=1)
+    pos = np.concatenate([p[2] for p in parts], axis=1)
+    order = np.lexsort((image, -values), axis=1)[:, :k]
+    return (np.take_along_axis(values, order, axis=1), np.take_along_axis(image, order, axis=1),
+            np.take_along_axis(pos, order, axis=1))
 
 
 def pick_maps(top, n, seed=0):
