@@ -27,10 +27,10 @@ USAGE_PROG = "python -m zfcore.visualize"
 UserError = cli.UsageError                # the older name
 
 
-def _common(p):
+def _common(p, out_required=True):
     p.add_argument("--data", help="data source (default: the one the checkpoint trained on)")
     p.add_argument("--split", default="val", choices=("train", "val", "test"))
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=out_required, help="output folder")
     p.add_argument("--n-images", type=int, default=500, help="images to look through (default 500)")
     cli.add_device_argument(p)
     p.add_argument("--seed", type=int, help="seed of the synthetic images and of the maps shown "
@@ -57,7 +57,10 @@ def parse(argv):
         p = cli.ArgumentParser(prog=USAGE_PROG, description=__doc__.replace("``", ""),
                     formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("checkpoint", help="a checkpoint file or its run folder")
-        _common(p)
+        _common(p, out_required=False)
+        p.add_argument("--atlas", metavar="OUT", help="also (or, without --out, only) write the "
+                       "unit atlas into OUT: a static site with a page per unit, OUT/<layer>/"
+                       "<NNN>.html; run again to finish an interrupted one")
         p.add_argument("--what", default=",".join(WHAT),
                        help="comma-separated subset of " + ",".join(WHAT))
         p.add_argument("--maps", type=int, default=16, help="feature maps per top-9 figure")
@@ -69,6 +72,8 @@ def parse(argv):
                        help="images for the ground-truth scores on synthetic data (default 50)")
         args = p.parse_args(argv)
         args.command = "visualize"
+        if args.out is None and args.atlas is None:
+            raise UserError("--out: required (or --atlas OUT for the unit atlas alone)")
         args.what = [w.strip() for w in args.what.split(",") if w.strip()]
         bad = [w for w in args.what if w not in WHAT]
         if bad or not args.what:
@@ -160,6 +165,8 @@ def run_visualize(args):
     if args.occluder is not None and args.occluder > side:
         raise UserError("--occluder: %d pixels is larger than the net's %dx%d input"
                         % (args.occluder, side, side))
+    if args.out is None:
+        return _atlas(ck, sample, args, None)
     os.makedirs(args.out, exist_ok=True)
     bar = _Progress([w for w in WHAT if w in args.what])
     finished = False
@@ -176,6 +183,23 @@ def run_visualize(args):
         bar.close(finished)
     _print_scores(scores)
     print("wrote %s" % path)
+    if args.atlas is not None:
+        _atlas(ck, sample, args, path)
+
+
+def _atlas(ck, sample, args, report):
+    """The unit atlas (zfcore.vis.atlas) into --atlas; prints its size and time."""
+    from zfcore.vis.atlas import build_atlas
+    with cli.writing(args.atlas):
+        r = build_atlas(ck.net, sample, args.atlas, run_dir=ck.run_dir, report=report,
+                        occluder=args.occluder, stride=args.stride,
+                        title="zfcore unit atlas: %s (%s, epoch %s)"
+                        % (args.checkpoint, ck.spec.get("arch", "?"), ck.epoch),
+                        log=lambda line: print("atlas: " + line, file=sys.stderr, flush=True))
+    print("atlas: %d units (%d written, %d already there) in %.1f s, %.1f MB (%.1f MB on disk)"
+          % (r["units"], r["written"], r["skipped"], r["seconds"], r["bytes"] / 1e6,
+             r["disk_bytes"] / 1e6))
+    print("wrote %s" % r["index"])
 
 
 def _print_scores(scores):
