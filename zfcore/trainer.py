@@ -43,7 +43,7 @@ from zfcore import distributed
 from zfcore import recipe as recipes
 from zfcore import runlock
 from zfcore.atomic import atomic_write
-from zfcore.backend import to_device, to_numpy
+from zfcore.backend import is_gpu, to_device, to_numpy, xp_of
 from zfcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from zfcore.evaluation import evaluate
 from zfcore.optim import SGD
@@ -53,6 +53,7 @@ METRICS = ["epoch", "step", "lr", "train_loss", "train_acc", "val_top1_err", "va
 SETTINGS = ("epochs", "batch_size", "momentum", "weight_decay", "max_filter_rms", "patience",
             "max_lr_drops")
 PROGRESS_EVERY_S = 60        # without a terminal: a progress line this often within an epoch
+READ_EVERY = 20              # GPU: the running loss and accuracy come to the host this often
 
 __all__ = ["fit", "Trainer", "Callback", "CheckpointSaver", "MetricsCSV", "Progress",
            "TrainingError", "RunLocked", "run_lock", "METRICS"]
@@ -329,6 +330,7 @@ class Trainer:
         self._call("on_epoch_start", epoch + 1)
         from zfcore.data import batches
         t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+        tally = _Tally(every=READ_EVERY if self.device in ("cupy", "gpu") else 1)
         opt.lr = st["lr"]
         if self.comm.size > 1:
             self._seed_dropout(epoch)
@@ -345,24 +347,19 @@ class Trainer:
                                                train_acc=correct / seen, seen=seen,
                                                images_per_s=seen / max(time.time() - t0, 1e-9)))
                 continue
-            x = to_device(x, self.device)
+            x, y = to_device(x, self.device), to_device(y, self.device)
             logits = net.forward(x, train=True)
-            loss = float(net.loss(logits, to_device(y, self.device)))
-            if not math.isfinite(loss):
-                last = self.checkpoint_path
-                raise TrainingError(
-                    "loss became %s at epoch %d, step %d (try a smaller --lr); the last good "
-                    "checkpoint is %s" % (loss, epoch + 1, st["step"] + 1,
-                                          last if last and os.path.exists(last) else "none"))
+            loss = net.loss(logits, y)
             net.backward(input_grad=False)
             opt.step()
             st["step"] += 1
-            seen += len(y)
-            loss_sum += loss * len(y)
-            correct += int((to_numpy(logits.argmax(axis=1)) == y).sum())
-            self._call("on_step_end", dict(step=st["step"], loss=loss, train_loss=loss_sum / seen,
-                                           train_acc=correct / seen, seen=seen,
-                                           images_per_s=seen / max(time.time() - t0, 1e-9)))
+            tally.add(loss, (logits.argmax(axis=1) == y).sum(), len(y), st["step"])
+            if tally.due():
+                self._read(tally, epoch)
+            self._call("on_step_end", tally.stats(st["step"], t0))
+        self._read(tally, epoch)
+        if self.comm.size == 1:
+            seen, loss_sum, correct = tally.seen, tally.loss_sum, tally.correct
         seconds = time.time() - t0
         val = evaluate(net, self.val_ds, self.crop, self.batch_size, device=self.device,
                        comm=self.comm)
@@ -434,6 +431,19 @@ class Trainer:
         self.opt.step()
         return loss, int(round(acc * n))
 
+    def _read(self, tally, epoch):
+        """The losses and counts of the steps since the last read (one copy from the GPU); a
+        non-finite loss raises TrainingError naming its step (the update it fed may already be
+        done: the check follows the update, so the step does not wait for a transfer)."""
+        bad = tally.read()
+        if bad is not None:
+            loss, step = bad
+            last = self.checkpoint_path
+            raise TrainingError(
+                "loss became %s at epoch %d, step %d (try a smaller --lr); the last good "
+                "checkpoint is %s" % (loss, epoch + 1, step,
+                                      last if last and os.path.exists(last) else "none"))
+
     def _schedule(self, val_err):
         """Count the epoch done and apply the plateau rule before anything is saved, so that a
         checkpoint holds the lr its next epoch trains with."""
@@ -456,6 +466,49 @@ class Trainer:
     def _call(self, hook, *args):
         for cb in self.callbacks:
             getattr(cb, hook)(self, *args)
+
+
+class _Tally:
+    """An epoch's running loss and correct count, kept as the steps' own (device) arrays until
+    ``read``: on the GPU every ``every`` steps and at the epoch's end, so that a training step
+    never waits for a copy to the host; on NumPy (``every=1``) after every step, the sums the
+    same float64 ones, step by step, as ever."""
+
+    def __init__(self, every):
+        self.every, self.pending = every, []
+        self.seen, self.loss_sum, self.correct, self.loss = 0, 0.0, 0, float("nan")
+
+    def add(self, loss, correct, n, step):
+        self.pending.append((loss, correct, n, step))
+
+    def due(self):
+        return len(self.pending) >= self.every
+
+    def read(self):
+        """Fold the pending steps in; (loss, step) of the first non-finite loss, else None."""
+        if not self.pending:
+            return None
+        losses, counts, sizes, steps = zip(*self.pending)
+        self.pending = []
+        if is_gpu(losses[0]):  # one copy and one wait for all of them
+            xp = xp_of(losses[0])
+            losses, counts = to_numpy(xp.stack(losses)), to_numpy(xp.stack(counts))
+        for loss, right, n, step in zip(losses, counts, sizes, steps):
+            loss = float(loss)
+            if not math.isfinite(loss):
+                return loss, step
+            self.seen += n
+            self.loss_sum += loss * n
+            self.correct += int(right)
+            self.loss = loss
+        return None
+
+    def stats(self, step, t0):
+        """The ``on_step_end`` stats as of the last read (NaN before the first)."""
+        seen = self.seen or float("nan")
+        return dict(step=step, loss=self.loss, train_loss=self.loss_sum / seen,
+                    train_acc=self.correct / seen, seen=self.seen,
+                    images_per_s=self.seen / max(time.time() - t0, 1e-9))
 
 
 def fit(net, train_ds, val_ds, out_dir=None, epochs=None, batch_size=None, lr=None,
