@@ -3,8 +3,9 @@ limits and against PyTorch/cuDNN doing the same op, in the same run.
 
     python bench/gpu_kernels.py [--repeat 20] [--only pool,lrn,conv,...]
 
-For each op: correctness first (our GPU result on the first images against the NumPy reference,
-and against PyTorch where it computes the same thing), then warm-up, then the mean of
+For each op: correctness first (our GPU result on the full batch, checked on its first and last
+images against the NumPy reference on those images, and against PyTorch where it computes the
+same thing), then warm-up, then the mean of
 ``--repeat`` runs between two CUDA events. Memory-bound ops print bytes moved / time as a
 fraction of the device copy bandwidth measured here (a 1 GiB device-to-device copy, read +
 write); convolutions print FLOPs / time as a fraction of the float32 matmul rate measured here
@@ -31,6 +32,7 @@ BARS = {
     "lrn_fwd+bwd": "<= 4.09 / 3 = 1.36 ms",
 }
 N = 128
+EDGES = (slice(0, 2), slice(N - 2, N))  # the images checked against NumPy: first and last two
 
 
 def main():
@@ -166,13 +168,15 @@ def bench_pool(b):
     cp, torch = b.cp, b.torch
     x = rnd(cp, (N, 96, 110, 110))
     y, sw = maxpool_forward(x, 3, 2)
-    y_ref, sw_ref = maxpool_forward(x[:2].get(), 3, 2)
-    b.check("maxpool y", y[:2].get(), y_ref, 0.0)
-    if not np.array_equal(sw[:2].get(), sw_ref):
-        b.failures.append("maxpool switches differ from NumPy")
     r = rnd(cp, y.shape, 1)
     out = unpool(r, sw, x.shape, 3, 2)
-    b.check("unpool", out[:2].get(), unpool(r[:2].get(), sw_ref, (2, 96, 110, 110), 3, 2), 1e-6)
+    for part in EDGES:
+        y_ref, sw_ref = maxpool_forward(x[part].get(), 3, 2)
+        b.check("maxpool y", y[part].get(), y_ref, 0.0)
+        if not np.array_equal(sw[part].get(), sw_ref):
+            b.failures.append("maxpool switches differ from NumPy (images %s)" % part)
+        b.check("unpool", out[part].get(),
+                unpool(r[part].get(), sw_ref, (2, 96, 110, 110), 3, 2), 1e-6)
     peer_fwd = peer_bwd = peer_unpool = None
     if torch:
         F = torch.nn.functional
@@ -203,9 +207,11 @@ def bench_lrn(b):
         lay = LRN()
         y = lay.forward(x)
         dx = lay.backward(dy)
-        y_ref, d_ref = lrn_forward(x[:2].get())
-        b.check("lrn y", y[:2].get(), y_ref, 1e-4)
-        b.check("lrn dx", dx[:2].get(), lrn_backward(dy[:2].get(), x[:2].get(), y_ref, d_ref), 1e-4)
+        for part in EDGES:
+            y_ref, d_ref = lrn_forward(x[part].get())
+            b.check("lrn y", y[part].get(), y_ref, 1e-4)
+            b.check("lrn dx", dx[part].get(),
+                    lrn_backward(dy[part].get(), x[part].get(), y_ref, d_ref), 1e-4)
         peer_f = peer_fb = None
         if torch:
             F = torch.nn.functional
@@ -235,7 +241,10 @@ def bench_relu(b):
     from zfcore.layers.activation import relu_backward, relu_forward
     cp, torch = b.cp, b.torch
     x, dy = rnd(cp, (N, 96, 110, 110)), rnd(cp, (N, 96, 110, 110), 1)
-    b.check("relu", relu_forward(x)[:1].get(), np.maximum(x[:1].get(), 0), 0.0)
+    y, dx = relu_forward(x), relu_backward(dy, x)
+    for part in EDGES:
+        b.check("relu", y[part].get(), np.maximum(x[part].get(), 0), 0.0)
+        b.check("relu bwd", dx[part].get(), dy[part].get() * (x[part].get() > 0), 0.0)
     pf = pb = None
     if torch:
         xt, dyt = b.tensor(x), b.tensor(dy)
@@ -273,8 +282,9 @@ CONVS = [("conv1", (N, 3, 224, 224), (96, 7, 2, 1)), ("conv2", (N, 96, 55, 55), 
 
 
 def bench_conv(b):
+    from zfcore.layers.activation import relu_forward
     from zfcore.layers.conv import (col2im, conv_backward_data, conv_backward_params, conv_forward,
-                                    conv_output_size, im2col)
+                                    conv_output_size, dy_rows, im2col)
     cp, torch = b.cp, b.torch
     for name, shape, (c_out, k, s, p) in CONVS:
         c = shape[1]
@@ -294,6 +304,16 @@ def bench_conv(b):
                 conv_backward_params(dy2.get(), colsr, W.shape)[0], 1e-4)
         y, cols = conv_forward(x, W, bias, s, p)
         dy = rnd(cp, y.shape, 4)
+        y_relu = conv_forward(x, W, bias, s, p, relu=True)[0]
+        dx = conv_backward_data(dy, W, x.shape, s, p)
+        for part in EDGES[1:]:  # the full batch's last images against NumPy on those images
+            xl, dyl = x[part].get(), dy[part].get()
+            yl = conv_forward(xl, W.get(), bias.get(), s, p)[0]
+            b.check(name + " y (last images)", y[part].get(), yl, 1e-4)
+            b.check(name + " y+relu (last images)", y_relu[part].get(), np.maximum(yl, 0), 1e-4)
+            b.check(name + " dx (last images)", dx[part].get(),
+                    conv_backward_data(dyl, W.get(), xl.shape, s, p), 1e-4)
+        del dx
         pf = pd = pw = None
         if torch:
             F = torch.nn.functional
@@ -308,6 +328,11 @@ def bench_conv(b):
         label = "%dx%dx%dx%d %d/%d" % (shape + (k, s))
         b.row(name + " fwd", label, b.ms(lambda: conv_forward(x, W, bias, s, p)), flops, "flops",
               pf)
+        b.row(name + " fwd+relu fused", label,
+              b.ms(lambda: conv_forward(x, W, bias, s, p, relu=True)), flops, "flops", None,
+              "vs fwd then relu: %.3f ms" % b.ms(lambda: relu_forward(conv_forward(x, W, bias, s,
+                                                                                    p)[0])))
+        b.row("  dy_rows (once/bwd)", label, b.ms(lambda: dy_rows(dy)), 2 * dy.nbytes, "bytes")
         b.row(name + " bwd data", label, b.ms(lambda: conv_backward_data(dy, W, x.shape, s, p)),
               flops, "flops", pd)
         b.row(name + " bwd W,b", label, b.ms(lambda: conv_backward_params(dy, cols, W.shape)),

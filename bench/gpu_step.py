@@ -57,9 +57,9 @@ def main():
     def forward():
         net.forward(x, train=False)
 
-    def step():
+    def step():  # as training does: no input gradient for conv1 (nor in the PyTorch twin)
         net.loss(net.forward(x, train=True), labels)
-        net.backward()
+        net.backward(input_grad=False)
         opt.step()
 
     ours = {"forward": cuda_ms(cp, forward, args.repeat), "step": cuda_ms(cp, step, args.repeat)}
@@ -99,16 +99,18 @@ def measure_sgemm(cp, repeat, n=8192):
 
 def gemm_flops(net, batch):
     """(forward, step) multiply-add FLOPs of convolutions and linear layers; the step adds the
-    weight gradients and the data gradients (ours computes conv1's too, counted here)."""
-    shape, fwd = net.input_shape, 0
+    weight gradients and the data gradients of every layer but the first (training skips
+    conv1's input gradient, and so does the PyTorch twin, whose input needs no grad)."""
+    shape, per_layer = net.input_shape, []
     for layer in net.layers.values():
         out = layer.output_shape(shape)
         if isinstance(layer, Conv2D):
-            fwd += 2 * batch * out[0] * out[1] * out[2] * layer.c_in * layer.k ** 2
+            per_layer.append(2 * batch * out[0] * out[1] * out[2] * layer.c_in * layer.k ** 2)
         elif isinstance(layer, Linear):
-            fwd += 2 * batch * layer.d_in * layer.d_out
+            per_layer.append(2 * batch * layer.d_in * layer.d_out)
         shape = out
-    return fwd, 3 * fwd
+    fwd = sum(per_layer)
+    return fwd, 3 * fwd - per_layer[0]
 
 
 
