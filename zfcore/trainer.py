@@ -334,6 +334,9 @@ class Trainer:
         opt.lr = st["lr"]
         if self.comm.size > 1:
             self._seed_dropout(epoch)
+        if self.device in ("cupy", "gpu") and self.comm.size == 1:
+            from zfcore.data.gpu_feed import device_batches as batches  # the same batches,
+            # cropped in uint8 and converted on the GPU while the previous step runs
         for x, y in batches(self.train_ds, self.batch_size, self.crop, train=True,
                             seed=self.seed, epoch=epoch):
             if self.comm.size > 1:   # this rank's shard; loss and right are the whole batch's

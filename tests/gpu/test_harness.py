@@ -260,3 +260,20 @@ def test_a_missing_barrier_gives_a_wrong_result(what, tmp_path):
         rows, dl = _softmax_rows(str(path), logits, labels, 64, reverse)
         wrong.append(not (rel_error(rows, want_rows) <= 1e-4 and rel_error(dl, want_dl) <= 1e-4))
     assert any(wrong), "the emulator did not notice a missing __syncthreads (%s)" % what
+
+
+# -- 10. the launcher script for compute-sanitizer ---------------------------------------------
+@needs_gxx
+def test_launcher_script_passes_on_the_emulator(capsys):
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        import gpu_launchers
+    finally:
+        sys.path.pop(0)
+    assert gpu_launchers.main(["--emulate"]) == 0
+    out = capsys.readouterr().out
+    for name in ("maxpool_fwd", "maxpool_bwd", "relu_guided", "lrn_bwd d recomputed", "col2im",
+                 "bias_nchw relu", "nchw_rows", "dropout_fwd", "philox_words_fwd",
+                 "softmax_xent_fwd_bwd", "sgd_momentum_renorm", "sgd_momentum w", "gpu_feed"):
+        assert name in out
+    assert ", 0 failed" in out
