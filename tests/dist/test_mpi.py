@@ -72,15 +72,18 @@ def test_a_2_rank_step_is_the_1_process_step_and_the_ranks_stay_bitwise_equal(tm
     rc, err, _ = launch("step", tmp_path)
     assert rc == 0, err[-3000:]
     r0, r1 = ranks(tmp_path, "step")
+    start = tiny_zfnet(12, seed=0).params()
     for b in (16, 15):              # shards of 8 + 8, and 8 + 7 (weighted by their share)
         for kind in ("g", "w"):     # the averaged gradients, the weights after the update
             keys = [k for k in r0.files if k.startswith("B%d/%s/" % (b, kind))]
             assert len(keys) == 16
             for key in keys:
                 ref = r0[key.replace("/%s/" % kind, "/ref_%s/" % kind)]
-                # float32, another summation order: a few ulps of the largest entry
-                np.testing.assert_allclose(r0[key], ref, rtol=0,
-                                           atol=1e-5 * np.abs(ref).max(), err_msg=key)
+                # float32 in another summation order: 1e-5 of the largest gradient, 1e-4 of
+                # the largest change the update made (a missing or doubled share is O(1))
+                scale = (np.abs(ref).max() * 1e-5 if kind == "g" else
+                         np.abs(ref - start[key.split("/", 2)[2]]).max() * 1e-4)
+                np.testing.assert_allclose(r0[key], ref, rtol=0, atol=scale, err_msg=key)
                 np.testing.assert_array_equal(r0[key], r1[key], err_msg=key)
     # 3 epochs of 3 steps (the last batch 14: shards 7 + 7), with dropout drawn per rank
     assert r0["digests"].shape == (9, 16)
@@ -94,20 +97,23 @@ def test_a_2_rank_run_resumed_by_1_process_ends_where_the_2_rank_run_ends(tmp_pa
     half = str(tmp_path / "half")
     ck = load_checkpoint(os.path.join(half, "checkpoint.h5"))
     assert ck.epoch == 1
+    before = {k: a.copy() for k, a in ck.net.params().items()}   # where the resume starts
     train, val = worker.data(44)
     fit(worker.no_dropout(ck.net), train, val, out_dir=half, epochs=2, resume=ck,
         comm=Single())
     full = load_checkpoint(str(tmp_path / "full" / "checkpoint.h5"))
     resumed = load_checkpoint(os.path.join(half, "checkpoint.h5"))
     assert full.epoch == resumed.epoch == 2 and full.state["step"] == resumed.state["step"] == 6
-    untrained = tiny_zfnet(12, seed=0).params()
     for key, w in full.net.params().items():
-        scale = np.abs(w).max()
-        np.testing.assert_allclose(resumed.net.params()[key], w, rtol=0, atol=1e-5 * scale,
+        # 3 steps of float32 summation-order differences (a max-pool switch or a ReLU may flip
+        # on a last bit and move a gradient): 1e-3 of how far the epoch moved the weights; a
+        # wrong shard, lr or step would be of the order of the move itself
+        moved = np.abs(w - before[key]).max()
+        assert moved > 1e-4 * np.abs(w).max(), key                        # it trained
+        np.testing.assert_allclose(resumed.net.params()[key], w, rtol=0, atol=1e-3 * moved,
                                    err_msg=key)
-        assert np.abs(w - untrained[key]).max() > 1e-3 * scale, key     # it trained
         np.testing.assert_allclose(resumed.velocity[key], full.velocity[key], rtol=0,
-                                   atol=1e-4 * np.abs(full.velocity[key]).max(), err_msg=key)
+                                   atol=1e-3 * np.abs(full.velocity[key]).max(), err_msg=key)
 
 
 def test_sharded_top9_validation_and_occlusion_equal_one_process_exactly(tmp_path):
