@@ -140,12 +140,15 @@ def device_batches(ds, batch_size, crop, train, seed=0, epoch=0, threads=2, pref
         return
     stager = _Stager(xp, batch_size, crop)
     staged = collections.deque()
-    for item in host:
-        staged.append(stager.stage(*item))
-        if len(staged) == SLOTS:
+    try:
+        for item in host:
+            staged.append(stager.stage(*item))
+            if len(staged) == SLOTS:
+                yield stager.take(staged.popleft(), mean)
+        while staged:
             yield stager.take(staged.popleft(), mean)
-    while staged:
-        yield stager.take(staged.popleft(), mean)
+    finally:  # no copy from the pinned buffers may outlive them (an epoch cut short too)
+        stager.side.synchronize()
 
 
 class _Stager:
