@@ -425,12 +425,8 @@ class Trainer:
         comm.allreduce_mean(buf.flat)
         buf.unpack([grads[k] for k in keys])
         loss, acc = (float(v) for v in to_numpy(buf.extra))
-        if not math.isfinite(loss):
-            last = self.checkpoint_path
-            raise TrainingError(
-                "loss became %s at epoch %d, step %d (try a smaller --lr); the last good "
-                "checkpoint is %s" % (loss, epoch + 1, self.state["step"] + 1,
-                                      last if last and os.path.exists(last) else "none"))
+        if not math.isfinite(loss):  # the whole batch's loss: every rank stops here together
+            self._diverged(loss, epoch, self.state["step"] + 1)
         self.opt.step()
         return loss, int(round(acc * n))
 
@@ -440,12 +436,14 @@ class Trainer:
         done: the check follows the update, so the step does not wait for a transfer)."""
         bad = tally.read()
         if bad is not None:
-            loss, step = bad
-            last = self.checkpoint_path
-            raise TrainingError(
-                "loss became %s at epoch %d, step %d (try a smaller --lr); the last good "
-                "checkpoint is %s" % (loss, epoch + 1, step,
-                                      last if last and os.path.exists(last) else "none"))
+            self._diverged(bad[0], epoch, bad[1])
+
+    def _diverged(self, loss, epoch, step):
+        last = self.checkpoint_path
+        raise TrainingError(
+            "loss became %s at epoch %d, step %d (try a smaller --lr); the last good "
+            "checkpoint is %s" % (loss, epoch + 1, step,
+                                  last if last and os.path.exists(last) else "none"))
 
     def _schedule(self, val_err):
         """Count the epoch done and apply the plateau rule before anything is saved, so that a
