@@ -126,8 +126,9 @@ def main(argv=None):
     x = cp.random.RandomState(0).standard_normal((args.images, 3, 224, 224), dtype=np.float32)
     x *= np.float32(50)
     xt = torch.as_tensor(x, device="cuda")
+    name = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)["name"]
     print("ZFNet on %s, %d images 224x224 on the device; torch %s"
-          % (cp.cuda.runtime.getDeviceProperties(0)["name"], args.images, torch.__version__))
+          % (name.decode() if isinstance(name, bytes) else name, args.images, torch.__version__))
 
     # correctness first
     checks = []

@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from zfcore.backend import cupy_or_none  # noqa: E402
+from zfcore.backend import cupy_or_none, cupy_unusable_reason  # noqa: E402
 from peers import import_torch  # noqa: E402
 
 # The bars (PyTorch on an H100, measured before this backend existed), in ms.
@@ -43,8 +43,8 @@ def main():
     args = ap.parse_args()
     cp = cupy_or_none()
     if cp is None:
-        sys.exit("bench/gpu_kernels.py: no CUDA device (CuPy missing or no GPU visible); "
-                 "nothing to time")
+        sys.exit("bench/gpu_kernels.py: CuPy is unusable (%s); nothing to time"
+                 % cupy_unusable_reason())
     torch = import_torch()
     bench = Bench(cp, torch, args.repeat)
     groups = [g for g in args.only.split(",") if g] or list(GROUPS)

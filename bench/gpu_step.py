@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import zfcore.models  # noqa: E402
-from zfcore.backend import cupy_or_none  # noqa: E402
+from zfcore.backend import cupy_or_none, cupy_unusable_reason  # noqa: E402
 from peers import import_torch, torch_model  # noqa: E402
 from zfcore.layers import Conv2D, Linear  # noqa: E402
 from zfcore.optim import SGD  # noqa: E402
@@ -35,8 +35,8 @@ def main():
     args = ap.parse_args()
     cp = cupy_or_none()
     if cp is None:
-        sys.exit("bench/gpu_step.py: no CUDA device (CuPy missing or no GPU visible); "
-                 "nothing to time")
+        sys.exit("bench/gpu_step.py: CuPy is unusable (%s); nothing to time"
+                 % cupy_unusable_reason())
     torch = import_torch()
 
     net = zfcore.models.zfnet(1000)
