@@ -259,11 +259,11 @@ class MPIComm:
 
     def for_device(self, device):
         """The communicator for arrays on ``device``: self on 'numpy', ``NCCLComm`` on 'cupy'."""
-        if device != "cupy":
+        if device != "cupy" or isinstance(self, NCCLComm):
             return self
-        if not isinstance(self, NCCLComm):
-            return NCCLComm(self)
-        return self
+        if getattr(self, "_nccl", None) is None:      # one NCCL communicator per process
+            self._nccl = NCCLComm(self)
+        return self._nccl
 
 
 class NCCLComm(MPIComm):
