@@ -77,6 +77,8 @@ def parse_args(argv):
                    help="training images per class (default %d)" % ablation.PER_CLASS)
     a.add_argument("--val-per-class", type=int, default=ablation.VAL_PER_CLASS,
                    help="validation images per class (default %d)" % ablation.VAL_PER_CLASS)
+    a.add_argument("--classes", choices=("source", "all"), default="source",
+                   help="train the variants on the source classes or on all (default source)")
 
     t = sub.add_parser("transfer", parents=[common, pre],
                        help="Fig. 9: softmax retrained on k images a class vs from scratch")
@@ -128,7 +130,7 @@ def print_rows(title, header, rows):
 
 def run_ablation(args, setup):
     kw = dict(variants=args.variants, seeds=args.seeds, per_class=args.per_class,
-              val_per_class=args.val_per_class,
+              val_per_class=args.val_per_class, classes=args.classes,
               budget=dict(ablation.BUDGET, epochs=args.epochs)) if args.command == "ablation" \
         else {}
     rows = ablation.run(args.out, setup, **kw)

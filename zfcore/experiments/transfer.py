@@ -33,8 +33,8 @@ ARMS = ("pretrained", "scratch")
 PRETRAIN = dict(epochs=8, batch_size=32, lr=0.01)
 PRETRAIN_PER_CLASS = 200
 # the k-image runs: about STEPS SGD steps of at most BATCH images, whatever k is
-STEPS, BATCH, LR = 60, 16, 0.01
-TEST_PER_CLASS = 50
+STEPS, BATCH, LR = 40, 16, 0.01
+TEST_PER_CLASS = 40
 
 
 def protocol(setup, ks, n_splits, pretrain_budget, pretrain_per_class, steps, batch_size, lr,
