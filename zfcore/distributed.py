@@ -357,19 +357,24 @@ class Watchdog:
         return "; %s" % note if note else ""
 
     def _loop(self):
-        buf = np.zeros(1, np.int64)
-        ping = self.comm.Irecv(buf, source=self._any(), tag=self.PING)
+        self._buf = np.zeros(1, np.int64)
+        self._ping = self.comm.Irecv(self._buf, source=self._any(), tag=self.PING)
         while not self._stop.wait(0.05):
-            st = self._status()
-            if ping.Test(st):
-                reply = np.array([self.seq, self.since is not None], np.int64)
-                self.comm.Send(reply, dest=st.Get_source(), tag=self.PONG)
-                ping = self.comm.Irecv(buf, source=self._any(), tag=self.PING)
+            self._answer(self.seq, self.since is not None, self.what)
             since = self.since
             if since is not None and time.monotonic() - since > self.timeout:
                 self._diagnose(self.seq, self.what, time.monotonic() - since)
-        ping.Cancel()
-        ping.Wait()
+        self._ping.Cancel()
+        self._ping.Wait()
+
+    def _answer(self, seq, inside, what):
+        """Answer a ping that has come in (one receive is always posted for them): [collectives
+        entered, inside one now, a checksum of which]."""
+        st = self._status()
+        if self._ping.Test(st):
+            self.comm.Send(np.array([seq, inside, _code(what)], np.int64),
+                           dest=st.Get_source(), tag=self.PONG)
+            self._ping = self.comm.Irecv(self._buf, source=self._any(), tag=self.PING)
 
     def _any(self):
         from mpi4py import MPI
@@ -381,26 +386,26 @@ class Watchdog:
 
     def _diagnose(self, seq, what, waited):
         others = [r for r in range(self.size) if r != self.rank]
-        answers = {r: np.full(2, -1, np.int64) for r in others}
+        answers = {r: np.full(3, -1, np.int64) for r in others}
         recvs = [self.comm.Irecv(answers[r], source=r, tag=self.PONG) for r in others]
         sends = [self.comm.Isend(np.array([seq], np.int64), dest=r, tag=self.PING)
                  for r in others]
         deadline = time.monotonic() + min(GRACE_S, max(1.0, self.timeout))
-        buf, st = np.zeros(1, np.int64), self._status()
-        incoming = self.comm.Irecv(buf, source=self._any(), tag=self.PING)
         while time.monotonic() < deadline and not all(r.Test() for r in recvs):
-            if incoming.Test(st):        # keep answering the others' pings meanwhile
-                self.comm.Send(np.array([seq, 1], np.int64), dest=st.Get_source(),
-                               tag=self.PONG)
-                incoming = self.comm.Irecv(buf, source=self._any(), tag=self.PING)
+            self._answer(seq, True, what)    # the others may be asking us at the same time
             time.sleep(0.02)
         silent = [r for r in others if answers[r][0] < 0]
         behind = [r for r in others if r not in silent and
                   (answers[r][0] < seq or not answers[r][1])]
+        elsewhere = [r for r in others if r not in silent + behind and
+                     answers[r][2] != _code(what)]
         if silent:
             why = "rank %s did not answer (dead, or its host unreachable)" % _names(silent)
         elif behind:
             why = "rank %s is alive but has not reached it (hung or stopped)" % _names(behind)
+        elif elsewhere:
+            why = "rank %s is waiting in another collective (the ranks took different paths)" \
+                % _names(elsewhere)
         else:
             why = "every rank is inside it: the network makes no progress"
         del sends
@@ -410,6 +415,10 @@ class Watchdog:
     def _fail(self, line):
         print("zfcore: error: %s" % line, file=sys.stderr, flush=True)
         _abort(EXIT_PEER_FAILED)
+
+
+def _code(what):
+    return zlib.crc32((what or "").encode()) if what else 0
 
 
 def _names(ranks):
