@@ -27,8 +27,9 @@ A rank that dies or hangs must not leave the others waiting for ever. Two layers
   ``exit_world(code)`` calls ``MPI_Abort`` (the launcher stops every rank at once);
 - every collective runs under a watchdog thread (``Watchdog``): past ``timeout`` seconds
   (``ZFCORE_MPI_TIMEOUT``, default 300) inside one collective, it pings every other rank on a
-  communicator of its own, names the rank that does not answer (dead, or its host unreachable)
-  or has not reached the same collective (hung), prints one line and aborts the job (exit 1).
+  communicator of its own, names the rank that does not answer (dead, or its host unreachable),
+  has not reached the same collective (hung) or waits in another one (the ranks' paths
+  differ), prints one line and aborts the job (exit 1).
   A rank killed outright is also caught by the launcher itself (MPICH's and Open MPI's mpiexec
   stop the job when a process dies on a signal).
 
