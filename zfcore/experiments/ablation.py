@@ -72,8 +72,8 @@ def run(root, setup, variants=DEFAULT_VARIANTS, seeds=SEEDS, budget=None, per_cl
         return data["train"], data["val"]
 
     base = setup.base_spec(len(classes))
-    for name in variants:
-        for seed in seeds:
+    for seed in seeds:                  # every variant once before any twice: a run cut
+        for name in variants:           # short still has the whole table
             store.run("%s-seed%d" % (name, seed),
                       lambda: unit(VARIANTS[name], base, seed, budget, *datasets(),
                                    device=setup.device))
