@@ -180,12 +180,24 @@ def test_every_link_and_image_of_the_site_resolves(site):
     assert "href='010.html'" in open(os.path.join(out, "conv2", "011.html")).read()
 
 
-def test_links_to_the_report_beside_it(tmp_path):
+def test_a_dead_unit_and_the_link_to_the_report_beside_the_atlas(tmp_path):
     net, sample = tiny_zfnet(12), tiny_sample(12)
+    net.params()["conv3.W"][2] = 0.0
+    net.params()["conv3.b"][2] = -1.0                 # relu3 map 2 is 0 everywhere: dead
     (tmp_path / "report.html").write_text("<p>report</p>")
-    build_atlas(net, sample, str(tmp_path / "atlas"), k=3, n_occlude=0)
-    assert "href='../../report.html'" in (tmp_path / "atlas" / "conv3" / "002.html").read_text()
-    assert "href='../report.html'" in (tmp_path / "atlas" / "index.html").read_text()
+    atlas = tmp_path / "atlas"
+    build_atlas(net, sample, str(atlas), k=3, n_occlude=0)
+    page = (atlas / "conv3" / "002.html").read_text()
+    assert "href='../../report.html'" in page
+    assert "dead on these 12 images" in page and "img/002.png" not in page
+    assert not (atlas / "conv3" / "img" / "002.png").exists()
+    assert (atlas / "conv3" / "img" / "001.png").exists()
+    assert "<span class='dead'>dead</span>" in (atlas / "conv3" / "index.html").read_text()
+    index = (atlas / "index.html").read_text()
+    assert "href='../report.html'" in index
+    row = re.search(r"<tr><td class='l'><a href='conv3/index.html'>.*?</tr>", index).group(0)
+    assert re.findall(r"<td>(\d+)</td>", row)[-2:] == ["12", "11"]   # units, live
+    assert "<td class='dead'>1</td>" in row
 
 
 def test_an_interrupted_build_resumes_to_the_same_site(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@
 | occlusion sensitivity                    | occlude.py        | Sec. 4.2, Fig. 7 |
 | correspondence of parts                  | correspondence.py | Sec. 4.3, Table 1|
 | scores against ground truth (synthetic)  | scores.py         | (ours)           |
+| unit atlas: a static site, a page a unit | atlas.py          | Fig. 2, 4, 6, 7b |
 
 Shared pieces: ``geometry`` (receptive fields), ``probe`` (inputs by index, several layers from
 one forward pass, single-unit projections batched), ``render`` (normalising, mosaics, PNGs),

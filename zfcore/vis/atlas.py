@@ -60,7 +60,7 @@ def build_atlas(net, sample, out_dir, run_dir=None, report=None, k=9, n_occlude=
     names) into ``out_dir``; ``run_dir``: the training run's folder (its ``evolution/``
     history); ``report``: the path of the ``report.html`` to link to (default: one beside or
     above ``out_dir``). ``n_occlude`` top images per unit get an occlusion map (a square of
-    ``occluder`` pixels, default a quarter of the input, at ``stride``, default an eighth).
+    ``occluder`` pixels, default a quarter of the input, at ``stride``, default 5 x 5 places).
     ``log(line)`` is told what runs. Returns {'index', 'units', 'written', 'skipped',
     'seconds', 'bytes', 'disk_bytes'}."""
     t0 = time.time()
@@ -69,7 +69,7 @@ def build_atlas(net, sample, out_dir, run_dir=None, report=None, k=9, n_occlude=
     names = _class_names(sample, labels)
     hw = inputs.hw
     size = occluder or max(2, int(round(hw[0] * 0.25)))
-    stride = stride or max(1, (hw[0] - size) // 5)          # about 6 x 6 places
+    stride = stride or max(1, (hw[0] - size) // 4)          # 5 x 5 places
     layers = atlas_layers(net)
     acts = [a for _, a in layers]
     log("scan: %d images, %d layers, top-%d of every unit" % (len(inputs), len(layers), k))
