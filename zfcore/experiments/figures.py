@@ -61,21 +61,12 @@ def transfer_curve(rows, path, title):
             ax.errorbar([r["k"] for r in mine], [100 * r["accuracy"] for r in mine],
                         yerr=[100 * r["accuracy_std"] for r in mine], marker="o", ms=4,
                         capsize=3, label=ARM_LABELS[arm])
-    chance = [r["chance"] for r in rows if "chance" in r]
-    if chance:
-        ax.axhline(100 * chance[0], color="grey", ls=":", label="chance")
     ax.set_xscale("log")
     ks = sorted({r["k"] for r in rows})
     ax.set_xticks(ks)
     ax.set_xticklabels([str(k) for k in ks])
     ax.set_xlabel("training images per class (k)")
-    ax.set_ylabel("mean per-class accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return save_png(fig, path)
+    return _accuracy_axes(fig, ax, rows, title, path)
 
 
 def probe_curve(rows, path, title):
@@ -91,12 +82,17 @@ def probe_curve(rows, path, title):
         ax.errorbar(xs, [100 * mine[layers[i]]["accuracy"] for i in xs],
                     yerr=[100 * mine[layers[i]]["accuracy_std"] for i in xs], marker="o",
                     ms=4, capsize=3, label=clf)
-    chance = [r["chance"] for r in rows if "chance" in r]
-    if chance:
-        ax.axhline(100 * chance[0], color="grey", ls=":", label="chance")
     ax.set_xticks(range(len(layers)))
     ax.set_xticklabels(layers, fontsize=8)
     ax.set_xlabel("features of layer")
+    return _accuracy_axes(fig, ax, rows, title, path)
+
+
+def _accuracy_axes(fig, ax, rows, title, path):
+    """The accuracy axis (0-100%), chance as a dotted line, the title and legend; saved."""
+    chance = [r["chance"] for r in rows if "chance" in r]
+    if chance:
+        ax.axhline(100 * chance[0], color="grey", ls=":", label="chance")
     ax.set_ylabel("mean per-class accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title(title, fontsize=9)
