@@ -83,7 +83,7 @@ def test_unit_pages_top9_equal_a_scan_one_image_at_a_time(site):
                     assert d["images"][s] == order[s], (conv, c, s)
 
 
-def test_per_class_means_equal_a_direct_average(site):
+def test_per_class_means_and_best_images_equal_a_direct_computation(site):
     net, sample, _, out, _ = site
     labels = np.asarray(sample.labels)
     for conv, act in atlas_layers(net):
@@ -91,10 +91,16 @@ def test_per_class_means_equal_a_direct_average(site):
         for c in range(best.shape[1]):
             d, _ = unit_data(out, conv, c, best.shape[1])
             for k, m in enumerate(d["class_mean"]):
-                if (labels == k).any():
-                    assert m == pytest.approx(best[labels == k, c].mean(), rel=1e-5, abs=1e-5)
-                else:
-                    assert m is None
+                if not (labels == k).any():
+                    assert m is None and d["class_best"][k] is None
+                    assert d["class_best_image"][k] == -1
+                    continue
+                assert m == pytest.approx(best[labels == k, c].mean(), rel=1e-5, abs=1e-5)
+                rows = np.flatnonzero(labels == k)
+                first = rows[np.argmax(best[rows, c])]
+                assert d["class_best"][k] == pytest.approx(best[first, c], rel=1e-5, abs=1e-5)
+                near = rows[best[rows, c] >= best[first, c] - 1e-4 * abs(best[first, c])]
+                assert d["class_best_image"][k] in near.tolist()
             live = [m for m in d["class_mean"] if m is not None]
             assert d["best_class"] == int(np.argmax([m if m is not None else -np.inf
                                                      for m in d["class_mean"]]))

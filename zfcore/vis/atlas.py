@@ -245,7 +245,9 @@ def _write_unit(ctx, conv, act, c, proj, boxes, occlusion):
     if live:
         write_png(os.path.join(site.root, sprite),
                   np.concatenate(list(proj), axis=1))                # (h, k*w, 3)
-    for img in {int(top.image[c, s]) for s in live} | {img for _, img, _, _ in occlusion}:
+    shown = ({int(top.image[c, s]) for s in live} | {img for _, img, _, _ in occlusion}
+             | {int(i) for i, v in zip(scan.class_best_image[c], scan.class_best[c]) if v > 0})
+    for img in sorted(shown):
         path = os.path.join(site.root, site.image(img))
         if not os.path.exists(path):
             write_png(path, inputs.rgb([img])[0])

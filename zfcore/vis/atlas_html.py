@@ -19,14 +19,16 @@ background:#fff;outline:1px solid #bbb}
 .tile img{position:absolute;max-width:none}
 .cell{display:inline-block;margin:0 .5em .7em 0;font-size:.72em;color:#444;text-align:center;
 vertical-align:top}
-.row{margin:.3em 0 .8em}h2{font-size:1.15em;margin-top:1.6em}
+.row{margin:.3em 0 .8em}.grid9{display:inline-grid;gap:2px 6px;margin:.3em 2.5em .5em 0;
+vertical-align:top}.grid9 .cell{margin:0}h2{font-size:1.15em;margin-top:1.6em}
 table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.25em .6em;text-align:right}
 th{background:#eee}td.l,th.l{text-align:left}
 .units{display:flex;flex-wrap:wrap;gap:6px}.card{font-size:.7em;text-align:center;width:var(--w)}
 .card a{text-decoration:none;color:#333}.dead{color:#a33}.note{color:#666;font-size:.9em}
 .bars{font-size:.8em}.bars div{display:flex;align-items:center;margin:1px 0}
 .bars .n{width:9em;text-align:right;padding-right:.5em}.bars .b{background:#4a7ab5;height:.9em}
-.bars .top .b{background:#d4682b}.bars .v{padding-left:.4em;color:#555}
+.bars .top .b{background:#d4682b}.bars .v{padding-left:.4em;color:#555;min-width:3em}
+.bars .x{width:11em;display:flex;align-items:center}.bars .best{color:#777;padding-left:.3em}
 .occ{position:relative;display:inline-block;overflow:hidden}
 .occ .heat{position:absolute;opacity:.75}"""
 
@@ -85,17 +87,20 @@ def histogram_svg(values, bins=24, width=260, height=48):
             % (width, height + 1, width, height + 1, "".join(rects), top))
 
 
-def bars(names, values, highlight=None):
-    """A horizontal bar chart (HTML and CSS only): one row per name, bar length ~ value."""
+def bars(names, values, highlight=None, extra=None):
+    """A horizontal bar chart (HTML and CSS only): one row per name, bar length ~ value;
+    ``extra``: per row more HTML between the name and the bar (or None)."""
     values = np.asarray(values, dtype=np.float64)
     peak = np.nanmax(values) if np.isfinite(values).any() and np.nanmax(values) > 0 else 1.0
     rows = []
     for k, (n, v) in enumerate(zip(names, values)):
         width = 0 if not np.isfinite(v) else max(0.0, 100.0 * v / peak)
-        rows.append("<div%s><span class='n'>%s</span><span class='b' style='width:%.1f%%;"
-                    "max-width:20em;min-width:%s'></span><span class='v'>%s</span></div>"
-                    % (" class='top'" if k == highlight else "", esc(n), width * 0.2,
-                       "1px" if width > 0 else "0", "n/a" if not np.isfinite(v) else "%.3g" % v))
+        rows.append("<div%s><span class='n'>%s</span>%s<span class='b' style='width:%.1fem;"
+                    "min-width:%s'></span><span class='v'>%s</span></div>"
+                    % (" class='top'" if k == highlight else "", esc(n),
+                       "<span class='x'>%s</span>" % (extra[k] or "") if extra is not None else "",
+                       width * 0.2, "1px" if width > 0 else "0",
+                       "n/a" if not np.isfinite(v) else "%.3g" % v))
     return "<div class='bars'>%s</div>" % "".join(rows)
 
 
@@ -189,13 +194,15 @@ def unit_page(u):
     parts = [nav(u["nav"]), "<h1>%s</h1>" % esc(u["title"]), "<p>%s</p>" % u["summary"]]
     parts.append("<h2>Top-%d activations: projections and image patches (Fig. 2)</h2>" % u["k"])
     if u["top"]:
-        parts.append("<div class='row'>%s</div>" % "".join(
-            "<span class='cell'>%s<br>%s</span>" % (t["proj"], t["caption"]) for t in u["top"]))
-        parts.append("<div class='row'>%s</div>" % "".join(
-            "<span class='cell'>%s<br>%s</span>" % (t["patch"], t["caption"]) for t in u["top"]))
-        parts.append("<p class='note'>Top row: each activation alone projected to pixel space by "
+        cols = int(np.ceil(np.sqrt(u["k"])))
+        for key in ("proj", "patch"):
+            parts.append("<div class='grid9' style='grid-template-columns:repeat(%d,auto)'>%s"
+                         "</div>" % (cols, "".join("<span class='cell'>%s<br>%s</span>"
+                                                   % (t[key], t["caption"]) for t in u["top"])))
+        parts.append("<p class='note'>Left: each activation alone projected to pixel space by "
                      "the deconvnet, cropped to the receptive field and contrast-normalised "
-                     "(grey = 0). Bottom row: the image patches under those receptive fields.</p>")
+                     "(grey = 0), strongest first. Right: the image patches under those "
+                     "receptive fields, in the same places.</p>")
     else:
         parts.append("<p class='dead'>This unit is dead on these %d images: no activation above "
                      "0, nothing to project.</p>" % u["n_images"])
@@ -217,7 +224,10 @@ def unit_page(u):
     else:
         parts.append("<p class='note'>%s</p>" % u["evolution_note"])
     parts.append("<h2>Which classes drive it (mean strongest activation per class)</h2>")
-    parts.append(bars(u["class_names"], u["class_mean"], u["best_class"]))
+    parts.append(bars(u["class_names"], u["class_mean"], u["best_class"], u["class_images"]))
+    parts.append("<p class='note'>Bars: the mean over each class's images of the unit's "
+                 "strongest activation; before each, the image of that class that drives it "
+                 "most, and its activation.</p>")
     parts.append("<h2>Occlusion: where in its top images it looks (Fig. 7b)</h2>")
     if u["occlusion"]:
         parts.append("<div class='row'>%s</div>" % "".join(

@@ -86,7 +86,9 @@ def unit_info(ctx, conv, act, c, tops, live, occlusion):
                   min(rf.size, ctx["inputs"].hw[0])))
     u = {"title": "%s unit %s" % (conv, unit_name(c, n_units)), "nav": links, "summary": summary,
          "k": top.values.shape[1], "top": tops, "n_images": len(labels),
-         "class_names": names, "class_mean": mean, "best_class": best}
+         "class_names": names, "class_mean": mean, "best_class": best,
+         "class_images": [_class_image(site, img, v) for img, v in
+                          zip(scan.class_best_image[c], scan.class_best[c])]}
     if number == 1:
         f = ctx["filters"][c]
         u["filter"] = H.tile(data_uri(f), (0, 0) + f.shape[:2], f.shape[:2],
@@ -101,10 +103,22 @@ def unit_info(ctx, conv, act, c, tops, live, occlusion):
                  "i": [int(v) for v in top.i[c]], "j": [int(v) for v in top.j[c]],
                  "class_mean": [None if not np.isfinite(v) else float(v) for v in mean],
                  "class_names": names, "best_class": best,
+                 "class_best": [float(v) if np.isfinite(v) else None for v in scan.class_best[c]],
+                 "class_best_image": [int(v) for v in scan.class_best_image[c]],
                  "evolution_epochs": u["evolution"]["epochs"] if u["evolution"] else [],
                  "occlusion": [{"rank": rank, "image": img, "unoccluded": base,
                                 "map": m.tolist()} for rank, img, m, base in occlusion]}
     return u
+
+
+def _class_image(site, img, value):
+    """The image of a class that drives the unit most, small, beside its bar (None when no image
+    of the class makes it positive)."""
+    if img < 0 or not value > 0:
+        return None
+    src = H.esc("../" + site.image(int(img)).replace(os.sep, "/"))
+    return ("<a href='%s'><img src='%s' alt='image %d' width='24' height='24'></a>"
+            "<span class='best'>%.3g, image %d</span>" % (src, src, img, value, img))
 
 
 def _evolution(ctx, act, c):

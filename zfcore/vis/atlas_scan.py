@@ -19,10 +19,12 @@ from zfcore.vis.occlude import occluder_fill, occluder_grid
 from zfcore.vis.probe import strongest
 from zfcore.vis.topk import RunningTopK, TopK
 
-LayerScan = namedtuple("LayerScan", "top class_mean class_count")
+LayerScan = namedtuple("LayerScan", "top class_mean class_count class_best class_best_image")
 LayerScan.__doc__ = """One layer's scan: ``top`` a ``topk.TopK`` (values, image, i, j, each
 (C, k), strongest first); ``class_mean`` (C, K) float64, the mean over the images of class c of
-their strongest activation in each map (nan for a class with no image); ``class_count`` (K,)."""
+their strongest activation in each map (nan for a class with no image); ``class_count`` (K,);
+``class_best`` (C, K) the largest of those per class and ``class_best_image`` (C, K) its image
+(the first on ties; -inf and -1 for a class with no image)."""
 
 
 def scan_units(net, inputs, labels, layers, num_classes, k=9, batch_size=64, progress=None):
@@ -30,7 +32,7 @@ def scan_units(net, inputs, labels, layers, num_classes, k=9, batch_size=64, pro
     {layer: LayerScan} for every map of every layer in ``layers``. ``progress(n)`` after each
     batch of n images."""
     labels = np.asarray(labels, dtype=np.int64)
-    runs, sums = {}, {}
+    runs, sums, best, best_image = {}, {}, {}, {}
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
     hw = {}
     for start, x in inputs.batches(batch_size):
@@ -43,10 +45,20 @@ def scan_units(net, inputs, labels, layers, num_classes, k=9, batch_size=64, pro
             if name not in runs:
                 runs[name] = RunningTopK(a.shape[1], k, xp_of(a))
                 sums[name] = xp.zeros((a.shape[1], num_classes), dtype=np.float64)
+                best[name] = np.full((a.shape[1], num_classes), -np.inf)
+                best_image[name] = np.full((a.shape[1], num_classes), -1, dtype=np.int64)
                 hw[name] = a.shape[2:]
             values, pos = strongest(a)                                       # (B, C) each
             runs[name].update(values, pos, start)
             sums[name] += values.astype(np.float64).T @ onehot               # (C, K)
+            v = to_numpy(values).astype(np.float64)
+            for c in np.unique(y):
+                rows = np.flatnonzero(y == c)
+                arg = v[rows].argmax(axis=0)                                 # (C,)
+                top = v[rows[arg], np.arange(v.shape[1])]
+                new = top > best[name][:, c]                  # strictly: ties keep the earlier
+                best[name][new, c] = top[new]
+                best_image[name][new, c] = start + rows[arg[new]]
         if progress is not None:
             progress(x.shape[0])
     out = {}
@@ -57,7 +69,8 @@ def scan_units(net, inputs, labels, layers, num_classes, k=9, batch_size=64, pro
         top = TopK(name, to_numpy(run.values), to_numpy(run.image), pos // width, pos % width)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = to_numpy(sums[name]) / counts[None, :]
-        out[name] = LayerScan(top, np.where(counts[None, :] > 0, mean, np.nan), counts)
+        out[name] = LayerScan(top, np.where(counts[None, :] > 0, mean, np.nan), counts,
+                              best[name], best_image[name])
     return out
 
 
