@@ -94,12 +94,13 @@ def _correct(net, sample, n):
 
 
 def _spread_classes(labels, n, prefer=None):
-    """Up to n image indices, first one per class (in class order), then the next ones; among
-    each class's images those with ``prefer`` True come first (e.g. correctly classified ones,
-    as the paper's figures show)."""
+    """Up to n image indices, first one per class, then the next ones; images with ``prefer``
+    True (e.g. correctly classified ones, as the paper's figures show) come first, so the classes
+    that have one come before those that have none (each group in class order)."""
     prefer = np.ones(len(labels), dtype=bool) if prefer is None else prefer
     order = np.concatenate([np.flatnonzero(prefer), np.flatnonzero(~prefer)])
-    first = [int(order[labels[order] == c][0]) for c in np.unique(labels)]
+    first = sorted((int(order[labels[order] == c][0]) for c in np.unique(labels)),
+                   key=lambda i: (not prefer[i], labels[i]))
     rest = [int(i) for i in order if i not in set(first)]
     return (first + rest)[:n]
 
