@@ -46,7 +46,7 @@ def trained_classes(setup, classes):
 def protocol(setup, variants, seeds, budget, per_class, val_per_class, classes):
     return dict(setup.protocol(), experiment="ablation (Z&F Sec. 5.1, Table 3)",
                 classes=classes, trained_classes=trained_classes(setup, classes),
-                variants=list(variants), seeds=list(seeds),
+                variants=sorted(variants), seeds=list(seeds),
                 budget=budget, per_class=per_class, val_per_class=val_per_class,
                 scores="train top-1 (centre crop, after training), val top-1/top-5 error")
 
@@ -103,10 +103,10 @@ def unit(variant, base, seed, budget, train_ds, val_ds, device="numpy"):
 
 
 def table(results, variants, base):
-    """One row per variant: its paper label, parameters, seeds done, and the mean and spread
-    of each score over them."""
+    """One row per variant, in the paper's order: its paper label, parameters, seeds done, and
+    the mean and spread of each score over them."""
     rows = []
-    for name in variants:
+    for name in [v for v in VARIANTS if v in variants]:
         done = [r for r in results.values() if r["variant"] == name]
         row = dict(variant=name, paper=VARIANTS[name].paper, seeds=len(done),
                    params=done[0]["params"] if done else param_count(VARIANTS[name].spec(base)),
