@@ -94,6 +94,17 @@ def test_a_2_rank_step_is_the_1_process_step_and_the_ranks_stay_bitwise_equal(tm
 def test_a_2_rank_run_resumed_by_1_process_ends_where_the_2_rank_run_ends(tmp_path):
     rc, err, _ = launch("run", tmp_path)
     assert rc == 0, err[-3000:]
+    # rank 0 writes (metrics, checkpoints) and reports; rank 1 runs only the all-ranks callback
+    seen = {}
+    for name in os.listdir(tmp_path):
+        if name.startswith("callbacks_"):
+            with open(tmp_path / name) as f:
+                seen[name] = json.load(f)
+    assert seen == {"callbacks_rank0_True.json": ["MetricsCSV", "CheckpointSaver", "Progress",
+                                                  "Seen", "Seen"],
+                    "callbacks_rank0_False.json": ["MetricsCSV", "CheckpointSaver",
+                                                   "Progress", "Seen", "Seen"],
+                    "callbacks_rank1_True.json": ["Seen"]}
     half = str(tmp_path / "half")
     ck = load_checkpoint(os.path.join(half, "checkpoint.h5"))
     assert ck.epoch == 1

@@ -10,7 +10,7 @@ with each other and with single-process results. Nothing here asserts: the test 
     analyses  the top-9 scan, the validation error (centre and 10 crops) and an occlusion sweep,
               sharded over the ranks and in one process
     run       a 2-rank run of 2 epochs into OUT/full and one of 1 epoch into OUT/half (the test
-              resumes the second with 1 process)
+              resumes the second with 1 process); each rank lists the callbacks it runs
     die       a 2-rank run into OUT/die; rank 1 stops itself during epoch 2 (SIGKILL or SIGSTOP,
               the second argument) after writing the time to OUT/die_at
 """
@@ -110,11 +110,25 @@ def analyses(out, comm):
     np.savez(os.path.join(out, "analyses_rank%d.npz" % comm.rank), **saved)
 
 
+class Seen(Callback):
+    """Which callbacks ran on this rank (one that does not ask for all ranks: rank 0 only)."""
+
+    def __init__(self, out, all_ranks):
+        self.out, self.all_ranks = out, all_ranks
+
+    def on_train_start(self, trainer):
+        path = os.path.join(self.out, "callbacks_rank%d_%s.json" % (trainer.comm.rank,
+                                                                  self.all_ranks))
+        with open(path, "w") as f:
+            json.dump([type(cb).__name__ for cb in trainer.callbacks], f)
+
+
 def run(out, comm):
     train, val = data(44)               # 16, 16, 12 a epoch
     for name, epochs in (("full", 2), ("half", 1)):
         Trainer(no_dropout(tiny_zfnet(12, seed=0)), train, val, out_dir=os.path.join(out, name),
-                epochs=epochs, batch_size=16, comm=comm, **settings()).fit()
+                epochs=epochs, batch_size=16, comm=comm, verbose=1,
+                callbacks=[Seen(out, True), Seen(out, False)], **settings()).fit()
 
 
 class StopSelf(Callback):
