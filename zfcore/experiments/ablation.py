@@ -19,8 +19,9 @@ import os
 import numpy as np
 
 from zfcore.experiments import figures
+from zfcore.experiments.config import base_spec
 from zfcore.experiments.specs import DEFAULT_VARIANTS, VARIANTS, param_count, widths
-from zfcore.experiments.store import Store, write_json
+from zfcore.experiments.store import Store, read, write_json
 from zfcore.experiments.training import (errors, layer1_filters, mean_std, strongest_share,
                                          train)
 from zfcore.models import build
@@ -78,9 +79,20 @@ def run(root, setup, variants=DEFAULT_VARIANTS, seeds=SEEDS, budget=None, per_cl
             store.run("%s-seed%d" % (name, seed),
                       lambda: unit(VARIANTS[name], base, seed, budget, *datasets(),
                                    device=setup.device))
-    rows = table(store.results(), variants, base)
-    write_json(store.root + "/results.json", {"protocol": store.protocol, "rows": rows})
-    figures.layer1_renorm(filters_of(store.results()), store.root + "/figures/layer1_renorm.png")
+    return summarise(root)
+
+
+def summarise(root):
+    """The table of the units done so far under ``root/ablation`` (``results.json``) and the
+    layer-1 figure; returns the rows (None where nothing was run)."""
+    path = os.path.join(root, "ablation")
+    proto, results = read(path)
+    if proto is None:
+        return None
+    base = base_spec(proto["arch"], proto["width"], len(proto["trained_classes"]))
+    rows = table(results, proto["variants"], base)
+    write_json(os.path.join(path, "results.json"), {"protocol": proto, "rows": rows})
+    figures.layer1_renorm(filters_of(results), os.path.join(path, "figures", "layer1_renorm.png"))
     return rows
 
 
@@ -102,14 +114,15 @@ def unit(variant, base, seed, budget, train_ds, val_ds, device="numpy"):
     return out
 
 
-def table(results, variants, base):
+def table(results, variants, base=None):
     """One row per variant, in the paper's order: its paper label, parameters, seeds done, and
     the mean and spread of each score over them."""
     rows = []
     for name in [v for v in VARIANTS if v in variants]:
         done = [r for r in results.values() if r["variant"] == name]
         row = dict(variant=name, paper=VARIANTS[name].paper, seeds=len(done),
-                   params=done[0]["params"] if done else param_count(VARIANTS[name].spec(base)),
+                   params=done[0]["params"] if done else
+                   param_count(VARIANTS[name].spec(base)) if base else None,
                    layer1_filters=done[0]["layer1_filters"] if done else None)
         for m in METRICS + ("layer1_strongest_share",):
             row[m], row[m + "_std"] = mean_std([r[m] for r in done])

@@ -17,6 +17,12 @@ from zfcore.recipe import recipe
 DEFAULT_ARCH, DEFAULT_WIDTH = "zfnet_small32", 0.5
 
 
+def base_spec(arch, width, num_classes):
+    """The base net: the architecture's recipe for ``num_classes``, every hidden layer's width
+    times ``width``."""
+    return scale_widths(recipe(arch, num_classes).spec, width)
+
+
 @dataclass
 class Setup:
     data: str = "synthetic"
@@ -44,8 +50,7 @@ class Setup:
 
     def base_spec(self, num_classes):
         """The base net (the architecture's recipe, at ``width``) for ``num_classes``."""
-        spec = recipe(self.arch, num_classes).spec
-        return scale_widths(spec, self.width)
+        return base_spec(self.arch, self.width, num_classes)
 
     def open(self, split, classes, per_class=None, mean=None):
         """The images of ``classes`` in ``split`` (``splits.open_classes``)."""

@@ -30,6 +30,24 @@ def folder(root, proto):
     return os.path.join(root, "pretrain-%s" % digest)
 
 
+def find_result(root, proto):
+    """The result of the pretraining an experiment's protocol ``proto`` names (its data and net
+    fields, and ``proto['pretrain']``'s budget and images a class), or None if not done."""
+    import glob
+    setup_keys = ("data", "arch", "width", "size", "data_seed", "source_classes",
+                  "target_classes")
+    for path in sorted(glob.glob(os.path.join(root, "pretrain-*", "protocol.json"))):
+        with open(path) as f:
+            have = json.load(f)
+        if all(have.get(k) == proto.get(k) for k in setup_keys) and \
+                have.get("budget") == proto["pretrain"]["budget"] and \
+                have.get("per_class") == proto["pretrain"]["per_class"] and \
+                have.get("seed") == proto.get("seed"):
+            return Store(os.path.dirname(path), have, log=lambda *_: None).get(
+                "seed%d" % have["seed"])
+    return None
+
+
 def pretrained(root, setup, budget, per_class, seed=0, log=print):
     """(net, mean, result): the base net trained on ``per_class`` images of each source class with
     ``budget`` (``fit`` settings), validated on the source classes' val split; trained once,

@@ -11,13 +11,15 @@ rises with depth.
 
 scikit-learn is an optional extra: ``pip install 'zfcore[experiments]'``.
 """
+import os
+
 import numpy as np
 
 from zfcore.backend import to_device, to_numpy
 from zfcore.experiments import figures, splits
 from zfcore.experiments.pretrain import pretrained
 from zfcore.experiments.specs import weighted_layers
-from zfcore.experiments.store import Store, write_json
+from zfcore.experiments.store import Store, read, write_json
 from zfcore.experiments.training import crop_of, mean_class_accuracy, mean_std
 from zfcore.experiments.transfer import KS, PRETRAIN, PRETRAIN_PER_CLASS, TEST_PER_CLASS
 
@@ -150,11 +152,26 @@ def run(root, setup, k=K, n_splits=SPLITS, at=AT, classifiers=CLASSIFIERS,
                                       pool.labels[idx], test_f, test.labels, pool.num_classes,
                                       classifiers, seed=split))
         store.run("split%d" % split, work)
-    rows = table(store.results(), layers, classifiers, 1.0 / pool.num_classes)
-    write_json(store.root + "/results.json", {"protocol": store.protocol, "rows": rows})
-    figures.probe_curve(rows, store.root + "/figures/probes.png",
-                        "linear probes per layer (%s), k=%d per class, %d target classes"
-                        % (at, proto["k_run"], pool.num_classes))
+    return summarise(root)
+
+
+def summarise(root):
+    """The table of the splits done so far under ``root/probes`` (``results.json``) and the
+    figure; returns the rows (None where nothing was run)."""
+    path = os.path.join(root, "probes")
+    proto, results = read(path)
+    if proto is None:
+        return None
+    named = proto["layers"]                  # {label: name}: pixels, then layers 1, 2, ...
+    layers = [(PIXELS, named[PIXELS])] + sorted(
+        ((lb, n) for lb, n in named.items() if lb != PIXELS), key=lambda t: int(t[0]))
+    rows = table(results, layers, proto["classifiers"], 1.0 / len(proto["target_classes"]))
+    write_json(os.path.join(path, "results.json"), {"protocol": proto, "rows": rows})
+    figures.probe_curve(rows, os.path.join(path, "figures", "probes.png"),
+                        "linear probes per layer (%s), k=%d per class, %d target classes, "
+                        "%d of %d splits" % (proto["at"], proto["k_run"],
+                                             len(proto["target_classes"]), len(results),
+                                             proto["splits"]))
     return rows
 
 

@@ -6,7 +6,7 @@ import json
 import os
 
 from zfcore.atomic import atomic_path
-from zfcore.experiments import paper
+from zfcore.experiments import ablation, paper, probes, transfer
 from zfcore.vis.report import Report
 
 EXPERIMENTS = ("ablation", "transfer", "probes")
@@ -113,11 +113,12 @@ def ablation_section(rep, res, root):
     proto = res["protocol"]
     rep.heading("Ablation and resizing of the layers (Z&F Sec. 5.1, Table 3)")
     rep.html("<p>Ours: %s, %d classes, %s; every variant trained from scratch with the same "
-             "budget (%s), %d seed(s): mean ± standard deviation of the error (%%).</p>"
+             "budget (%s), seeds %s (the seeds column: how many are done): mean ± standard "
+             "deviation of the error (%%) over them.</p>"
              % (html.escape(proto["data"]), len(proto["trained_classes"]),
                 html.escape(proto["arch"]) + " at width %g"
                 % proto["width"], html.escape(json.dumps(proto["budget"])),
-                len(proto["seeds"])))
+                ", ".join(map(str, proto["seeds"]))))
     rows = [(r["variant"], r["paper"], "{:,}".format(r["params"]), r["seeds"],
              pct(r["train_top1_err"], r["train_top1_err_std"]),
              pct(r["val_top1_err"], r["val_top1_err_std"]),
@@ -144,10 +145,10 @@ def transfer_section(rep, res, root):
              "net %s%%), layers 1-7 then kept fixed and a new softmax trained on k images of "
              "each of %d target classes; against the same net not pretrained, trained end to "
              "end on the same images. Mean per-class accuracy (%%) on %d target test images, "
-             "mean ± standard deviation over %d random splits.</p>"
+             "mean ± standard deviation over the random splits done (of %d planned).</p>"
              % (len(proto["source_classes"]), html.escape(", ".join(proto["source_classes"])),
-                pct(res["pretrain"]["val_top1_err"]), len(proto["target_classes"]),
-                proto["test_images"], proto["splits"]))
+                pct((res.get("pretrain") or {}).get("val_top1_err")),
+                len(proto["target_classes"]), proto["test_images"], proto["splits"]))
     by = {(r["arm"], r["k"]): r for r in res["rows"]}
     ks = sorted({r["k"] for r in res["rows"]})
     rows = []
@@ -183,10 +184,10 @@ def probes_section(rep, res, root):
     rep.html("<p>Ours: features of each layer of the pretrained net (%s; layer 0 the pixels), "
              "a linear SVM and a softmax (logistic regression) trained on %d images of each of "
              "%d target classes; mean per-class accuracy (%%) on %d test images, mean ± "
-             "standard deviation over %d splits.</p>"
+             "standard deviation over the splits done (%d of %d planned).</p>"
              % ("after the ReLU" if proto["at"] == "relu" else "after the pool where there is "
                 "one", proto["k_run"], len(proto["target_classes"]), proto["test_images"],
-                proto["splits"]))
+                max((r["splits"] for r in res["rows"]), default=0), proto["splits"]))
     layers = list(dict.fromkeys(r["layer"] for r in res["rows"]))
     clfs = list(dict.fromkeys(r["classifier"] for r in res["rows"]))
     by = {(r["layer"], r["classifier"]): r for r in res["rows"]}
@@ -205,8 +206,11 @@ def probes_section(rep, res, root):
 
 
 def write(root, name="report.html"):
-    """Write ``root/report.html`` from the results there; returns its path (None when no
-    experiment has results)."""
+    """Write ``root/report.html`` from the units done there (each experiment's table and
+    figures rebuilt first, so a run cut short shows what it has); returns its path (None when
+    no experiment has results)."""
+    for module in (ablation, transfer, probes):
+        module.summarise(root)
     results = load(root)
     if not results:
         return None

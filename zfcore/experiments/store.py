@@ -94,3 +94,14 @@ class Store:
             if name.endswith(".json"):
                 out[name[:-5]] = self.get(name[:-5])
         return out
+
+
+def read(root):
+    """(protocol, {key: result}) of the store at ``root`` as it stands (a run may be going on
+    or have been cut short: the units done so far), or (None, {}) where there is none."""
+    path = os.path.join(os.fspath(root), "protocol.json")
+    if not os.path.exists(path):
+        return None, {}
+    with open(path) as f:
+        proto = json.load(f)
+    return proto, Store(root, proto, log=lambda *_: None).results()

@@ -17,13 +17,14 @@ holds of every class are dropped (and said so in the protocol). Each (k, split, 
 unit of work.
 """
 import hashlib
+import os
 
 import numpy as np
 
 from zfcore.experiments import figures, splits
-from zfcore.experiments.pretrain import pretrained
+from zfcore.experiments.pretrain import find_result, pretrained
 from zfcore.experiments.specs import head, weighted_layers
-from zfcore.experiments.store import Store, write_json
+from zfcore.experiments.store import Store, read, write_json
 from zfcore.experiments.training import mean_std, per_class_accuracy, steps_budget, train
 from zfcore.models import build
 
@@ -131,12 +132,23 @@ def run(root, setup, ks=KS, n_splits=SPLITS, pretrain_budget=None,
                 store.run("k%d-split%d-%s" % (k, split, arm),
                           lambda: unit(arm, source_net, train_ds, test, k, split, steps,
                                        batch_size, lr, setup.device))
-    rows = table(store.results(), usable, 1.0 / pool.num_classes)
-    write_json(store.root + "/results.json", {"protocol": store.protocol, "pretrain": pre,
-                                              "rows": rows})
-    figures.transfer_curve(rows, store.root + "/figures/transfer.png",
-                           "transfer to %d target classes (%s), %d splits"
-                           % (pool.num_classes, setup.data, n_splits))
+    return summarise(root)
+
+
+def summarise(root):
+    """The table of the units done so far under ``root/transfer`` (``results.json``, with the
+    pretrained net's scores) and the curve; returns the rows (None where nothing was run)."""
+    path = os.path.join(root, "transfer")
+    proto, results = read(path)
+    if proto is None:
+        return None
+    rows = table(results, proto["k_run"], 1.0 / len(proto["target_classes"]))
+    write_json(os.path.join(path, "results.json"),
+               {"protocol": proto, "pretrain": find_result(root, proto), "rows": rows})
+    figures.transfer_curve(rows, os.path.join(path, "figures", "transfer.png"),
+                           "transfer to %d target classes (%s), %d of %d splits done"
+                           % (len(proto["target_classes"]), proto["data"],
+                              max((r["splits"] for r in rows), default=0), proto["splits"]))
     return rows
 
 
