@@ -37,17 +37,37 @@ def test_tiny_runs_then_a_rerun_trains_nothing(tmp_path, monkeypatch, capsys):
     for text in ("Table 3", "Fig. 9", "Table 7", "Reference only", "ImageNet 2012"):
         assert text in page
     assert os.path.exists(os.path.join(out, "transfer", "figures", "transfer.png"))
+    # a run cut short: the report rebuilds the tables from the units that are there
+    os.remove(os.path.join(out, "transfer", "units", "k2-split0-scratch.json"))
+    os.remove(os.path.join(out, "transfer", "results.json"))
+    assert run(["report", "--out", out]) == 0
+    with open(os.path.join(out, "transfer", "results.json")) as f:
+        rows = {(r["arm"], r["k"]): r["splits"] for r in json.load(f)["rows"]}
+    assert rows == {("pretrained", 1): 1, ("pretrained", 2): 1, ("scratch", 1): 1,
+                    ("scratch", 2): 0}
 
     def no_training(*a, **k):
         raise AssertionError("a unit done before was trained again")
 
+    trained = []
+
+    def counted(net, train_ds, *a, **k):
+        trained.append(transfer.fingerprint(train_ds))
+        return real(net, train_ds, *a, **k)
+
+    real = transfer.train
     monkeypatch.setattr(ablation, "train", no_training)
-    monkeypatch.setattr(transfer, "train", no_training)
+    monkeypatch.setattr(transfer, "train", counted)
     capsys.readouterr()
     assert run(ABL + ["--out", out]) == 0
     assert run(["transfer", "--k", "1,2", "--splits", "1", "--steps", "2", "--out", out]
                + TINY + PRE) == 0
-    assert capsys.readouterr().out.count("done before, skipped") == 2 + 1 + 4
+    # 2 ablation units, the pretraining and 3 transfer units skipped; the one removed runs
+    printed = capsys.readouterr().out
+    assert printed.count("done before, skipped") == 2 + 1 + 3, printed
+    assert len(trained) == 1
+    with open(os.path.join(out, "transfer", "units", "k2-split0-scratch.json")) as f:
+        assert json.load(f)["result"]["images"] == trained[0]
 
 
 def test_mistakes_are_one_line_and_exit_2(tmp_path, capsys):
