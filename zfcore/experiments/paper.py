@@ -1,9 +1,14 @@
 """The paper's own numbers for Sec. 5 (Zeiler & Fergus, ECCV 2014, arXiv 1311.2901v3), copied
 as reference for the report. They are ImageNet 2012, Caltech-101, Caltech-256 and PASCAL VOC
 2012 figures of the full-size ZFNet: not comparable in value with ours (a small net on small
-data), only in shape (which change costs most, which curve lies above)."""
+data), only in shape (which change costs most, which curve lies above).
 
-SOURCE = "Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014"
+The values were entered without the paper's text at hand (no copy of it could be read in the
+session that wrote them): check them against arXiv 1311.2901v3 before quoting them."""
+
+SOURCE = ("Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014; "
+          "entered without the paper's text at hand: check against arXiv 1311.2901 before "
+          "quoting")
 
 # Table 3: ImageNet 2012 classification error (%), train top-1, val top-1, val top-5.
 TABLE3 = [
