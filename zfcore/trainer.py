@@ -329,7 +329,7 @@ class Trainer:
         epoch = st["epoch"]                      # 0-based: the data order's epoch
         self._call("on_epoch_start", epoch + 1)
         from zfcore.data import batches
-        t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+        t0 = time.time()
         tally = _Tally(every=READ_EVERY if self.device in ("cupy", "gpu") else 1)
         opt.lr = st["lr"]
         if self.comm.size > 1:
@@ -342,13 +342,9 @@ class Trainer:
             if self.comm.size > 1:   # this rank's shard; loss and right are the whole batch's
                 loss, right = self._parallel_step(x, y, epoch)
                 st["step"] += 1
-                seen += len(y)
-                loss_sum += loss * len(y)
-                correct += right
-                self._call("on_step_end", dict(step=st["step"], loss=loss,
-                                               train_loss=loss_sum / seen,
-                                               train_acc=correct / seen, seen=seen,
-                                               images_per_s=seen / max(time.time() - t0, 1e-9)))
+                tally.add(loss, right, len(y), st["step"])
+                self._read(tally, epoch)             # host numbers already: nothing to wait for
+                self._call("on_step_end", tally.stats(st["step"], t0))
                 continue
             x, y = to_device(x, self.device), to_device(y, self.device)
             logits = net.forward(x, train=True)
@@ -361,8 +357,7 @@ class Trainer:
                 self._read(tally, epoch)
             self._call("on_step_end", tally.stats(st["step"], t0))
         self._read(tally, epoch)
-        if self.comm.size == 1:
-            seen, loss_sum, correct = tally.seen, tally.loss_sum, tally.correct
+        seen, loss_sum, correct = tally.seen, tally.loss_sum, tally.correct
         seconds = time.time() - t0
         val = evaluate(net, self.val_ds, self.crop, self.batch_size, device=self.device,
                        comm=self.comm)
