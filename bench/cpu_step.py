@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import zfcore.models  # noqa: E402
+import zfcore.parallel  # noqa: E402
 from peers import torch_model  # noqa: E402
 from zfcore.layers import Conv2D, Linear  # noqa: E402
 
@@ -229,6 +230,7 @@ def main(argv=None):
             ap.error("--threads needs threadpoolctl (pip install threadpoolctl)")
         threadpool_limits(limits=args.threads, user_api="blas")
     threads = blas_threads()
+    zfcore.parallel.set_threads(threads)  # the element-wise passes on the same cores as BLAS
     if args.clock == "cpu" and threads > 1:
         print("note: --clock cpu adds up the CPU time of all %d threads; it compares fairly only "
               "with --threads 1" % threads)
@@ -240,8 +242,8 @@ def main(argv=None):
         torch = None
         peer = "torch not installed"
     rate = sgemm_rate()
-    print("numpy %s, BLAS threads %d; %s; numpy sgemm 2048^3: %.1f GFLOP/s; %s clock; "
-          "load average %.1f" % (np.__version__, threads, peer, rate / 1e9, args.clock,
+    print("numpy %s, BLAS threads %d, zfcore threads %d; %s; numpy sgemm 2048^3: %.1f GFLOP/s; %s clock; "
+          "load average %.1f" % (np.__version__, threads, zfcore.parallel.threads(), peer, rate / 1e9, args.clock,
                                   os.getloadavg()[0]))
 
     rows = []

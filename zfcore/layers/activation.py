@@ -1,7 +1,7 @@
 """ReLU, and its three ways down: backprop, deconvnet, guided backprop (Z&F Sec. 2.1)."""
 import numpy as np
 
-from zfcore import backend
+from zfcore import backend, parallel
 from zfcore.backend import xp_of
 from zfcore.layers.base import Layer, register
 
@@ -10,14 +10,24 @@ def relu_forward(x):
     """``max(x, 0)``."""
     if backend.use_kernels(x):
         return _relu_gpu("relu_fwd", x)
-    return xp_of(x).maximum(x, 0)
+    xp = xp_of(x)
+    y = xp.empty_like(x)
+    parallel.over(len(x), lambda lo, hi: xp.maximum(x[lo:hi], 0, out=y[lo:hi]), 2 * x.size,
+                  like=x)
+    return y
 
 
 def relu_backward(dy, x):
     """``dy * (x > 0)``: relu'(0) = 0."""
     if backend.use_kernels(dy):
         return _relu_gpu("relu_bwd", dy, x)
-    return dy * (x > 0)
+    xp = xp_of(dy)
+    if dy.shape != x.shape or dy.dtype != x.dtype:
+        return dy * (x > 0)
+    dx = xp.empty_like(dy)
+    parallel.over(len(dy), lambda lo, hi: xp.multiply(dy[lo:hi], x[lo:hi] > 0, out=dx[lo:hi]),
+                  3 * dy.size, like=dy)
+    return dx
 
 
 def relu_deconv(r):
@@ -25,7 +35,7 @@ def relu_deconv(r):
     masked by where the forward pass was positive."""
     if backend.use_kernels(r):
         return _relu_gpu("relu_fwd", r)
-    return xp_of(r).maximum(r, 0)
+    return relu_forward(r)
 
 
 def relu_guided(r, x):

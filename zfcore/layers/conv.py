@@ -5,7 +5,7 @@ whole batch. The loops below run over the k*k kernel offsets, never over pixels 
 """
 import numpy as np
 
-from zfcore import backend
+from zfcore import backend, parallel
 from zfcore.backend import xp_of
 from zfcore.layers.base import Layer, init_scale, register
 
@@ -51,42 +51,131 @@ def im2col(x, k, s, p):
     """Unfold ``x`` (N, C, H, W) into columns (C*k*k, N*Ho*Wo).
 
     Row ``(c, i, j)`` holds the input pixel at offset (i, j) of every window of channel c, so the
-    convolution is ``W.reshape(C_out, -1) @ cols``.
+    convolution is ``W.reshape(C_out, -1) @ cols``. Channels are split over the cores
+    (``zfcore.parallel``), in pieces that stay in cache.
     """
     if backend.use_kernels(x):
         return _im2col_gpu(x, k, s, p)
     xp = xp_of(x)
     n, c, h, w = x.shape
     ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
-    phases = _padded_phases(x, s, p)
     cols = xp.empty((c, k, k, n, ho, wo), dtype=x.dtype)
-    for i in range(k):
-        for j in range(k):
-            cols[:, i, j] = phases[i % s][j % s][:, :, i // s:i // s + ho, j // s:j // s + wo]
+
+    def part(lo, hi):
+        phases = _padded_phases(x[:, lo:hi], s, p)
+        for i in range(k):
+            for j in range(k):
+                cols[lo:hi, i, j] = phases[i % s][j % s][:, :, i // s:i // s + ho,
+                                                         j // s:j // s + wo]
+
+    parallel.over(c, part, cols.size + x.size, like=x)
     return cols.reshape(c * k * k, n * ho * wo)
 
 
 def col2im(cols, x_shape, k, s, p):
     """The adjoint of ``im2col``: fold columns (C*k*k, N*Ho*Wo) back into (N, C, H, W), adding
-    the values that overlapping windows share."""
+    the values that overlapping windows share. Channels are split over the cores."""
     if backend.use_kernels(cols):
         return _col2im_gpu(cols, x_shape, k, s, p)
     xp = xp_of(cols)
     n, c, h, w = x_shape
     ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
     cols = cols.reshape(c, k, k, n, ho, wo)
-    phases = [[xp.zeros((c, n, len(range(a, h + 2 * p, s)), len(range(b, w + 2 * p, s))),
-                        dtype=cols.dtype) for b in range(s)] for a in range(s)]
-    for i in range(k):
-        for j in range(k):
-            phases[i % s][j % s][:, :, i // s:i // s + ho, j // s:j // s + wo] += cols[:, i, j]
     x = xp.empty((n, c, h, w), dtype=cols.dtype)
-    for a in range(s):
-        rows_x, rows_ph = _phase_span(a, s, p, h)
-        for b in range(s):
-            cols_x, cols_ph = _phase_span(b, s, p, w)
-            x[:, :, rows_x, cols_x] = phases[a][b][:, :, rows_ph, cols_ph].transpose(1, 0, 2, 3)
+
+    def part(lo, hi):
+        phases = [[xp.zeros((hi - lo, n, len(range(a, h + 2 * p, s)), len(range(b, w + 2 * p, s))),
+                            dtype=cols.dtype) for b in range(s)] for a in range(s)]
+        for i in range(k):
+            for j in range(k):
+                phases[i % s][j % s][:, :, i // s:i // s + ho, j // s:j // s + wo] += \
+                    cols[lo:hi, i, j]
+        for a in range(s):
+            rows_x, rows_ph = _phase_span(a, s, p, h)
+            for b in range(s):
+                cols_x, cols_ph = _phase_span(b, s, p, w)
+                x[:, lo:hi, rows_x, cols_x] = \
+                    phases[a][b][:, :, rows_ph, cols_ph].transpose(1, 0, 2, 3)
+
+    parallel.over(c, part, cols.size + x.size, like=cols)
     return x
+
+
+# -- stride 1: columns as wide as the padded rows ---------------------------------------------
+# With stride 1, window offset (i, j) of output (oi, oj) reads padded pixel (oi + i, oj + j).
+# Give the columns the padded width Wp instead of Wo: entry (oi, q) of image n for offset (i, j)
+# is then flat entry ``n*Hp*Wp + (oi + i)*Wp + j + q`` of the padded planes, so one offset is ONE
+# run of Ho*Wp pixels per image (not Ho runs of Wo: 8 pixels at 8x8, where NumPy's per-row cost
+# dominated). The Wp - Wo extra columns of each row are garbage on the way up (dropped when the
+# bias is added) and exactly zero on the way down (``dy_rows`` writes zeros there), so the products
+# cost Wp/Wo more and the copies several times less.
+
+def wide_geometry(h, w, k, p):
+    """(Hp, Wp, Ho, plane, tail) for a stride-1 convolution: the padded size, the output height,
+    a padded plane's size, and the zeros after a channel's last plane that the last offset's run
+    reads past it."""
+    hp, wp = h + 2 * p, w + 2 * p
+    return hp, wp, hp - k + 1, hp * wp, (k - 1) * (wp + 1)
+
+
+def _padded_planes(x, k, p):
+    """x (N, C, H, W) zero-padded by p, channels first: (C, N*Hp*Wp + tail), each channel's N
+    padded planes in one row, then ``tail`` zeros."""
+    xp = xp_of(x)
+    n, c, h, w = x.shape
+    hp, wp, _, plane, tail = wide_geometry(h, w, k, p)
+    planes = xp.zeros((c, n * plane + tail), dtype=x.dtype)
+    planes[:, :n * plane].reshape(c, n, hp, wp)[:, :, p:p + h, p:p + w] = x.transpose(1, 0, 2, 3)
+    return planes
+
+
+def im2col_wide(x, k, p):
+    """Stride-1 columns (C*k*k, N*Ho*Wp): row (c, i, j), column (n, oi, q) holds padded pixel
+    (oi + i, q + j) of image n; for q < Wo that is ``im2col``'s entry (n, oi, q). Channels are
+    split over the cores."""
+    xp = xp_of(x)
+    n, c, h, w = x.shape
+    _, wp, ho, plane, _ = wide_geometry(h, w, k, p)
+    cols = xp.empty((c, k, k, n, ho * wp), dtype=x.dtype)
+
+    def part(lo, hi):
+        planes = _padded_planes(x[:, lo:hi], k, p)
+        for i in range(k):
+            for j in range(k):
+                at = i * wp + j
+                cols[lo:hi, i, j] = planes[:, at:at + n * plane].reshape(hi - lo, n, plane)[
+                    :, :, :ho * wp]
+
+    parallel.over(c, part, cols.size + x.size, like=x)
+    return cols.reshape(c * k * k, n * ho * wp)
+
+
+def col2im_wide(cols, x_shape, k, p):
+    """The adjoint of ``im2col_wide`` on columns whose extra entries (q >= Wo) are zero: fold
+    (C*k*k, N*Ho*Wp) back into (N, C, H, W), offsets added in the order ``col2im`` adds them."""
+    xp = xp_of(cols)
+    n, c, h, w = x_shape
+    hp, wp, ho, plane, tail = wide_geometry(h, w, k, p)
+    cols = cols.reshape(c, k, k, n, ho * wp)
+    x = xp.empty((n, c, h, w), dtype=cols.dtype)
+
+    def part(lo, hi):
+        planes = xp.zeros((hi - lo, n * plane + tail), dtype=cols.dtype)
+        for i in range(k):
+            for j in range(k):
+                at = i * wp + j
+                planes[:, at:at + n * plane].reshape(hi - lo, n, plane)[:, :, :ho * wp] += \
+                    cols[lo:hi, i, j]
+        x[:, lo:hi] = planes[:, :n * plane].reshape(hi - lo, n, hp, wp)[
+            :, :, p:p + h, p:p + w].transpose(1, 0, 2, 3)
+
+    parallel.over(c, part, cols.size + x.size, like=cols)
+    return x
+
+
+def _wide(x, s):
+    """True where a convolution takes the wide stride-1 columns (the NumPy/xp path)."""
+    return s == 1 and not backend.use_kernels(x)
 
 
 def conv_forward(x, W, b, s=1, p=0, relu=False):
@@ -101,24 +190,55 @@ def conv_forward(x, W, b, s=1, p=0, relu=False):
     n = x.shape[0]
     c_out, _, k, _ = W.shape
     ho, wo = conv_output_size(x.shape[2], k, s, p), conv_output_size(x.shape[3], k, s, p)
+    if _wide(x, s):
+        cols = im2col_wide(x, k, p)                             # (C*k*k, N*Ho*Wp)
+        return bias_nchw(W.reshape(c_out, -1) @ cols, b, n, ho, wo, relu), cols
     cols = im2col(x, k, s, p)                                   # (C*k*k, N*Ho*Wo)
     y = W.reshape(c_out, -1) @ cols                             # (C_out, N*Ho*Wo)
     if backend.use_kernels(y):
         return _bias_nchw_gpu(y, b, n, ho, wo, relu), cols
-    y = y.reshape(c_out, n, ho, wo).transpose(1, 0, 2, 3)       # (N, C_out, Ho, Wo), a view
-    # the bias add writes the contiguous result: one pass for both
-    y = xp.add(y, b.reshape(1, c_out, 1, 1), out=xp.empty((n, c_out, ho, wo), dtype=y.dtype))
-    if relu:
-        xp.maximum(y, 0, out=y)
-    return y, cols
+    return bias_nchw(y, b, n, ho, wo, relu), cols
 
 
-def dy_rows(dy):
+def bias_nchw(rows, b, n, ho, wo, relu=False):
+    """The product's rows (C_out, N*Ho*Wo), or wide ones (C_out, N*Ho*Wp) whose extra columns
+    are dropped, + b, written as the contiguous (N, C_out, Ho, Wo) result in one pass (and
+    rectified, with ``relu``); images split over the cores."""
+    xp = xp_of(rows)
+    c_out = rows.shape[0]
+    width = rows.shape[1] // (n * ho)
+    src = rows.reshape(c_out, n, ho, width)[:, :, :, :wo].transpose(1, 0, 2, 3)  # a view
+    y = xp.empty((n, c_out, ho, wo), dtype=rows.dtype)
+    bias = b.reshape(1, c_out, 1, 1)
+
+    def part(lo, hi):
+        xp.add(src[lo:hi], bias, out=y[lo:hi])
+        if relu:
+            xp.maximum(y[lo:hi], 0, out=y[lo:hi])
+
+    parallel.over(n, part, 2 * y.size, like=rows)
+    return y
+
+
+def dy_rows(dy, width=None):
     """dy (N, C_out, Ho, Wo) as the (C_out, N*Ho*Wo) matrix both backward products take (a
-    transposed copy: make it once per backward and pass it to both as ``rows``)."""
+    transposed copy: make it once per backward and pass it to both as ``rows``); with ``width``
+    (the padded Wp of a stride-1 conv), the wide (C_out, N*Ho*Wp) matrix, zero past Wo."""
     if backend.use_kernels(dy):
         return _nchw_rows_gpu(dy)
-    return dy.transpose(1, 0, 2, 3).reshape(dy.shape[1], -1)
+    xp = xp_of(dy)
+    n, c_out, ho, wo = dy.shape
+    width = wo if width is None else width
+    rows = xp.empty((c_out, n * ho * width), dtype=dy.dtype)
+    src = dy.transpose(1, 0, 2, 3)                              # (C_out, N, Ho, Wo), a view
+    dst = rows.reshape(c_out, n, ho, width)
+
+    def part(lo, hi):
+        dst[lo:hi, :, :, :wo] = src[lo:hi]
+        dst[lo:hi, :, :, wo:] = 0
+
+    parallel.over(c_out, part, 2 * rows.size, like=dy)
+    return rows
 
 
 def conv_backward_data(dy, W, x_shape, s=1, p=0, rows=None):
@@ -126,21 +246,30 @@ def conv_backward_data(dy, W, x_shape, s=1, p=0, rows=None):
     a transposed convolution with the same filters (flipped, in/out channels swapped), no bias.
 
     dy (N, C_out, Ho, Wo), W (C_out, C, k, k) -> dx with exactly ``x_shape``; ``rows``:
-    ``dy_rows(dy)`` if already made.
+    ``dy_rows(dy)`` if already made (wide, for stride 1 on NumPy: ``conv_dy_rows``).
     """
     c_out, _, k, _ = W.shape
-    dy2 = dy_rows(dy) if rows is None else rows                 # (C_out, N*Ho*Wo)
-    dcols = W.reshape(c_out, -1).T @ dy2                        # (C*k*k, N*Ho*Wo)
+    dy2 = conv_dy_rows(dy, x_shape, k, s, p) if rows is None else rows
+    dcols = W.reshape(c_out, -1).T @ dy2                        # (C*k*k, N*Ho*Wo or Wp)
+    if _wide(dy, s):
+        return col2im_wide(dcols, x_shape, k, p)
     return col2im(dcols, x_shape, k, s, p)
 
 
 def conv_backward_params(dy, cols, W_shape, rows=None):
     """dL/dW (C_out, C, k, k) and dL/db (C_out,) from dy (N, C_out, Ho, Wo) and the forward
-    pass's columns (C*k*k, N*Ho*Wo); ``rows``: ``dy_rows(dy)`` if already made."""
-    dy2 = dy_rows(dy) if rows is None else rows                 # (C_out, N*Ho*Wo)
+    pass's columns (C*k*k, N*Ho*Wo, or N*Ho*Wp when wide); ``rows``: the matching
+    ``dy_rows`` if already made."""
+    n, _, ho, _ = dy.shape
+    dy2 = dy_rows(dy, cols.shape[1] // (n * ho)) if rows is None else rows
     dW = (dy2 @ cols.T).reshape(W_shape)
     db = dy2.sum(axis=1)
     return dW, db
+
+
+def conv_dy_rows(dy, x_shape, k, s, p):
+    """``dy_rows`` as the columns of this convolution take it: wide for stride 1 on NumPy."""
+    return dy_rows(dy, x_shape[3] + 2 * p if _wide(dy, s) else None)
 
 
 @register("conv")
@@ -184,7 +313,7 @@ class Conv2D(Layer):
         training step has no use for it, and it costs a product and a col2im)."""
         x_shape, cols = self.cache
         W = self.params["W"]
-        rows = dy_rows(dy)                                      # once for both products
+        rows = conv_dy_rows(dy, x_shape, self.k, self.stride, self.pad)  # once for both
         self.grads["W"], self.grads["b"] = conv_backward_params(dy, cols, W.shape, rows)
         if not need_dx:
             return None

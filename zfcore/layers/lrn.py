@@ -8,7 +8,7 @@ contrast normalisation on the way down).
 """
 import numpy as np
 
-from zfcore import backend
+from zfcore import backend, parallel
 from zfcore.backend import xp_of
 from zfcore.layers.base import Layer, register
 
@@ -28,15 +28,23 @@ def channel_window_sum(a, size):
 
 
 def lrn_forward(a, size=5, alpha=1e-4, beta=0.75, k=2.0):
-    """a (N, C, H, W) -> b (same shape), and ``d = k + alpha * window_sum(a^2)`` for backward."""
+    """a (N, C, H, W) -> b (same shape), and ``d = k + alpha * window_sum(a^2)`` for backward.
+    The batch is split over the cores (``zfcore.parallel``)."""
     if backend.use_kernels(a):
         return _lrn_forward_gpu(a, size, alpha, beta, k, store_d=True)
-    # d = k + alpha * window_sum(a^2); b = a * d^-beta (in place: no temporary per operation)
-    d = channel_window_sum(a * a, size)
-    d *= alpha
-    d += k
-    b = xp_of(a).power(d, -beta)
-    b *= a
+    xp = xp_of(a)
+    b, d = xp.empty(a.shape, dtype=a.dtype), xp.empty(a.shape, dtype=a.dtype)
+
+    def part(lo, hi):
+        # d = k + alpha * window_sum(a^2); b = a * d^-beta (in place: no temporary per operation)
+        ap, dp, bp = a[lo:hi], d[lo:hi], b[lo:hi]
+        dp[...] = channel_window_sum(ap * ap, size)
+        dp *= alpha
+        dp += k
+        xp.power(dp, -beta, out=bp)
+        bp *= ap
+
+    parallel.over(len(a), part, 4 * a.size, like=a)
     return b, d
 
 
@@ -44,17 +52,25 @@ def lrn_backward(dy, a, b, d, size=5, alpha=1e-4, beta=0.75):
     """dL/da_j = dy_j d_j^-beta - 2 alpha beta a_j sum_{|c-j| <= size//2} dy_c b_c / d_c.
 
     (The window is symmetric, so the sum over the c whose window holds j is the same window sum.)
+    The batch is split over the cores.
     """
     if backend.use_kernels(a):
         return _lrn_backward_gpu(dy, a, d, size, alpha, beta)
-    t = dy * b                                                  # in place from here on
-    t /= d
-    t = channel_window_sum(t, size)
-    t *= a
-    t *= 2.0 * alpha * beta
-    dx = xp_of(a).power(d, -beta)
-    dx *= dy
-    dx -= t
+    xp = xp_of(a)
+    dx = xp.empty(a.shape, dtype=a.dtype)
+
+    def part(lo, hi):
+        t = dy[lo:hi] * b[lo:hi]                                # in place from here on
+        t /= d[lo:hi]
+        t = channel_window_sum(t, size)
+        t *= a[lo:hi]
+        t *= 2.0 * alpha * beta
+        out = dx[lo:hi]
+        xp.power(d[lo:hi], -beta, out=out)
+        out *= dy[lo:hi]
+        out -= t
+
+    parallel.over(len(a), part, 6 * a.size, like=a)
     return dx
 
 

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from zfcore import backend
+from zfcore import backend, parallel
 from zfcore.backend import xp_of
 from zfcore.layers.base import Layer, register
 
@@ -24,21 +24,47 @@ def pool_output_size(h, k, s, ceil_mode=True):
     return out
 
 
-def _stride_phases(x, s):
-    """The s*s stride phases of x: ``phases[a][b] = x[:, :, a::s, b::s]``, each made contiguous.
+def _grid(h, w, k, s, ho, wo):
+    """(rows, cols) of the phase grids: room for every stride phase of an (h, w) map, and for
+    the ``(k - 1) // s`` extra rows and columns the windows of an (ho, wo) output read."""
+    q = (k - 1) // s
+    return max(ho + q, -(-h // s)), max(wo + q, -(-w // s))
+
+
+def _phase_grids(x, k, s, ho, wo, fill):
+    """The s*s stride phases of x (N, C, H, W), ``phases[a][b] = x[:, :, a::s, b::s]``, each in
+    its own contiguous (N*C, hg, wg) grid, padded with ``fill``; and the grid's (hg, wg).
 
     Window offset (di, dj) of output (i, j) reads ``x[i*s + di, j*s + dj]``, which is
-    ``phases[di % s][dj % s][i + di // s, j + dj // s]``: a shifted block of one phase. NumPy
-    runs on such blocks several times faster than on stride-s views of x.
+    ``phases[di % s][dj % s][i + di // s, j + dj // s]``. In the flat grid that is entry
+    ``g + (di // s) * wg + dj // s`` for output entry g = i * wg + j: every offset is ONE shifted
+    1-D slice, so NumPy runs it as a single long loop. (An edge-clipped window reads ``fill``.)
     """
     xp = xp_of(x)
-    return [[xp.ascontiguousarray(x[:, :, a::s, b::s]) for b in range(s)] for a in range(s)]
+    n, c, h, w = x.shape
+    hg, wg = _grid(h, w, k, s, ho, wo)
+    grids = []
+    for a in range(s):
+        row = []
+        for b in range(s):
+            hx, wx = len(range(a, h, s)), len(range(b, w, s))
+            g = xp.empty((n * c, hg, wg), dtype=x.dtype)
+            g[:, :hx, :wx] = x[:, :, a::s, b::s].reshape(n * c, hx, wx)
+            g[:, hx:, :] = fill
+            g[:, :hx, wx:] = fill
+            row.append(g)
+        grids.append(row)
+    return grids, hg, wg
 
 
-def _offset_block(phase, di, dj, s, ho, wo):
-    """(rows, cols) of the outputs whose window offset (di, dj) lies inside the input: a clipped
-    window (ceil_mode) misses its last offsets, so the block can be one row or column short."""
-    return min(ho, phase.shape[2] - di // s), min(wo, phase.shape[3] - dj // s)
+def _offsets(k, s, wg, size):
+    """(offset di*k + dj, phase (a, b), shift in the flat grid) for every window offset, in
+    row-major order; and how many output entries of a flat grid of ``size`` have all their
+    offsets inside it."""
+    q = (k - 1) // s
+    out = [(di * k + dj, (di % s, dj % s), (di // s) * wg + dj // s)
+           for di in range(k) for dj in range(k)]
+    return out, size - (q * wg + q)
 
 
 def maxpool_forward(x, k, s, ceil_mode=True):
@@ -46,62 +72,88 @@ def maxpool_forward(x, k, s, ceil_mode=True):
 
     x (N, C, H, W) -> y (N, C, Ho, Wo) and switches (N, C, Ho, Wo) uint8: the row-major offset
     ``di * k + dj`` of the maximum inside its window. Ties go to the first offset in row-major
-    order (the strict ``>`` below never replaces an equal earlier value).
+    order (the strict ``>`` below never replaces an equal earlier value). The batch is split
+    over the cores (``zfcore.parallel``).
     """
     if backend.use_kernels(x):
         return _maxpool_forward_gpu(x, k, s, ceil_mode)
     xp = xp_of(x)
     n, c, h, w = x.shape
     ho, wo = pool_output_size(h, k, s, ceil_mode), pool_output_size(w, k, s, ceil_mode)
-    phases = _stride_phases(x, s)
-    y = phases[0][0][:, :, :ho, :wo].copy()                    # offset (0, 0): always inside
-    switches = xp.zeros((n, c, ho, wo), dtype=np.uint8)
-    better = xp.empty((n, c, ho, wo), dtype=bool)
-    mark = xp.empty((n, c, ho, wo), dtype=np.uint8)
-    for di in range(k):
-        for dj in range(k):
-            if di == 0 and dj == 0:
-                continue
-            phase = phases[di % s][dj % s]
-            hv, wv = _offset_block(phase, di, dj, s, ho, wo)
-            cand = phase[:, :, di // s:di // s + hv, dj // s:dj // s + wv]
-            yv, bv, mv, sv = (a[:, :, :hv, :wv] for a in (y, better, mark, switches))
-            xp.greater(cand, yv, out=bv)
-            xp.maximum(yv, cand, out=yv)
-            # Offsets come in increasing order, so where this one is better it is also the
-            # largest offset so far: max(switch, better * offset) writes it, and nothing else.
-            xp.multiply(bv, np.uint8(di * k + dj), out=mv)
-            xp.maximum(sv, mv, out=sv)
+    y = xp.empty((n, c, ho, wo), dtype=x.dtype)
+    switches = xp.empty((n, c, ho, wo), dtype=np.uint8)
+    # every (image, channel) plane is pooled alone: split them over the cores
+    planes, yp, sp = (a.reshape(n * c, 1, *a.shape[2:]) for a in (x, y, switches))
+    parallel.over(n * c, lambda lo, hi: _maxpool_part(planes[lo:hi], k, s, yp[lo:hi],
+                                                      sp[lo:hi]), 2 * x.size, like=x)
     return y, switches
+
+
+def _maxpool_part(x, k, s, y, switches):
+    """``maxpool_forward`` of x into y and switches (both (N, C, Ho, Wo))."""
+    xp = xp_of(x)
+    ho, wo = y.shape[2:]
+    grids, hg, wg = _phase_grids(x, k, s, ho, wo, -np.inf)
+    offsets, r = _offsets(k, s, wg, grids[0][0].size)
+    flat = [[g.reshape(-1) for g in row] for row in grids]
+    best = flat[0][0].copy()                                    # offset (0, 0): always inside
+    sw = xp.zeros(best.shape, dtype=np.uint8)
+    better = xp.empty(r, dtype=bool)
+    mark = xp.empty(r, dtype=np.uint8)
+    bv, sv = best[:r], sw[:r]
+    for o, (a, b), shift in offsets[1:]:
+        cand = flat[a][b][shift:shift + r]
+        xp.greater(cand, bv, out=better)
+        xp.maximum(bv, cand, out=bv)
+        # Offsets come in increasing order, so where this one is better it is also the
+        # largest offset so far: max(switch, better * offset) writes it, and nothing else.
+        xp.multiply(better, np.uint8(o), out=mark)
+        xp.maximum(sv, mark, out=sv)
+    shape = y.shape[:2] + (hg, wg)
+    y[...] = best.reshape(shape)[:, :, :ho, :wo]
+    switches[...] = sw.reshape(shape)[:, :, :ho, :wo]
 
 
 def unpool(r, switches, x_shape, k, s):
     """Each value of r (N, C, Ho, Wo) goes to its window's switch in a zero map of ``x_shape``;
     overlapping windows that chose the same pixel add up. This is both the deconvnet's unpooling
-    (Z&F Sec. 2.1) and max-pool's backward pass."""
+    (Z&F Sec. 2.1) and max-pool's backward pass. The batch is split over the cores."""
     if backend.use_kernels(r):
         return _unpool_gpu(r, switches, x_shape, k, s)
     xp = xp_of(r)
-    _, c, h, w = x_shape
-    n, _, ho, wo = r.shape
-    # zero planes shaped as the forward's stride phases (rows a, a+s, ... by columns b, b+s, ...)
-    phases = [[xp.zeros((n, c, len(range(a, h, s)), len(range(b, w, s))), dtype=r.dtype)
-               for b in range(s)] for a in range(s)]
-    chosen = xp.empty(r.shape, dtype=bool)
-    part = xp.empty(r.shape, dtype=r.dtype)
-    for di in range(k):
-        for dj in range(k):
-            phase = phases[di % s][dj % s]
-            hv, wv = _offset_block(phase, di, dj, s, ho, wo)
-            cv, pv = chosen[:, :, :hv, :wv], part[:, :, :hv, :wv]
-            xp.equal(switches[:, :, :hv, :wv], di * k + dj, out=cv)
-            xp.multiply(r[:, :, :hv, :wv], cv, out=pv)
-            phase[:, :, di // s:di // s + hv, dj // s:dj // s + wv] += pv
-    out = xp.empty((n, c, h, w), dtype=r.dtype)
+    n, c = r.shape[:2]
+    out = xp.empty((n,) + tuple(x_shape[1:]), dtype=r.dtype)
+    planes, sp, op = (a.reshape(n * c, 1, *a.shape[2:]) for a in (r, switches, out))
+    parallel.over(n * c, lambda lo, hi: _unpool_part(planes[lo:hi], sp[lo:hi], k, s, op[lo:hi]),
+                  2 * out.size, like=r)
+    return out
+
+
+def _unpool_part(r, switches, k, s, out):
+    """``unpool`` of r through switches into out (N, C, H, W), on the flat phase grids of
+    ``_phase_grids``: the values of offset o are ``r * (switches == o)``, added into its phase
+    at its shift; the offsets are added in row-major order."""
+    xp = xp_of(r)
+    n, c, h, w = out.shape
+    ho, wo = r.shape[2:]
+    hg, wg = _grid(h, w, k, s, ho, wo)
+    rg = xp.zeros((n * c, hg, wg), dtype=r.dtype)              # r and switches on the grid
+    rg[:, :ho, :wo] = r.reshape(n * c, ho, wo)
+    sg = xp.zeros((n * c, hg, wg), dtype=np.uint8)
+    sg[:, :ho, :wo] = switches.reshape(n * c, ho, wo)
+    offsets, size = _offsets(k, s, wg, rg.size)
+    rf, sf = rg.reshape(-1)[:size], sg.reshape(-1)[:size]
+    phases = [[xp.zeros(n * c * hg * wg, dtype=r.dtype) for b in range(s)] for a in range(s)]
+    chosen = xp.empty(size, dtype=bool)
+    part = xp.empty(size, dtype=r.dtype)
+    for o, (a, b), shift in offsets:
+        xp.equal(sf, o, out=chosen)
+        xp.multiply(rf, chosen, out=part)
+        phases[a][b][shift:shift + size] += part
     for a in range(s):
         for b in range(s):
-            out[:, :, a::s, b::s] = phases[a][b]
-    return out
+            hx, wx = len(range(a, h, s)), len(range(b, w, s))
+            out[:, :, a::s, b::s] = phases[a][b].reshape(n, c, hg, wg)[:, :, :hx, :wx]
 
 
 @register("pool")

@@ -1,0 +1,123 @@
+"""Every core for the NumPy backend's element-wise passes (max-pool, LRN, ReLU, im2col...).
+
+BLAS runs the products on all cores; NumPy runs everything else on one. But NumPy releases the
+GIL inside its loops, so a pass split over the batch (or channel) axis runs on several cores
+from plain Python threads, and the code stays plain NumPy:
+
+    y = np.empty_like(x)
+    parallel.over(len(x), lambda lo, hi: np.maximum(x[lo:hi], 0, out=y[lo:hi]), x.size)
+
+``over(n, body, work)`` calls ``body(lo, hi)`` on contiguous pieces of ``range(n)``, each
+touching about ``PIECE`` of the pass's ``work`` elements, so that a piece's arrays stay in a
+core's cache between the operations of the pass (even on one thread this is up to 2x faster
+than whole-batch operations that stream through memory). The calling thread takes the first
+run of pieces, a persistent pool the others, and it returns when all are done. Each piece
+writes only its own slice, so the result is bit for bit the serial one. The pieces stay on the
+calling thread when there is one thread, when ``work`` is too small to gain (waking a thread
+costs ~50-100 us), off NumPy, and inside a piece (no nesting).
+
+The thread count: ``set_threads(n)``, else ``ZFCORE_THREADS``, else the BLAS pool's setting
+(``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS``), else the CPUs this
+process may run on: the same cores as BLAS, never more.
+"""
+import concurrent.futures
+import os
+import threading
+
+import numpy as np
+
+# Elements a thread's share must touch before a split pays: on the 2-CPU VM of bench/RESULTS.md
+# a 1 M element ReLU (2 M touched) ran 2.2x faster on 2 threads, a 256 k one 1.5x slower.
+MIN_WORK = 1 << 20
+# Elements a piece touches: about the 2 MB L2 of one core, in float32.
+PIECE = 1 << 19
+
+_threads = None
+_pool = None
+_lock = threading.Lock()
+_inside = threading.local()
+
+
+def _default_threads():
+    for var in ("ZFCORE_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def threads():
+    """How many threads a pass is split over."""
+    global _threads
+    if _threads is None:
+        _threads = max(1, _default_threads())
+    return _threads
+
+
+def set_threads(n):
+    """Split passes over ``n`` threads from now on (1: serial); e.g. alongside
+    ``threadpoolctl.threadpool_limits(n)``, so that both pools use the same cores."""
+    global _threads, _pool
+    n = max(1, int(n))
+    with _lock:
+        if _pool is not None and n != _threads:
+            _pool.shutdown(wait=True)
+            _pool = None
+        _threads = n
+
+
+def _get_pool():
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(threads() - 1,
+                                                          thread_name_prefix="zfcore")
+        return _pool
+
+
+def _run_pieces(body, bounds):
+    _inside.active = True
+    try:
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            body(lo, hi)
+    finally:
+        _inside.active = False
+
+
+def split(n, work):
+    """(pieces, threads) that ``over`` uses for a pass over ``range(n)`` touching ``work``
+    elements."""
+    pieces = max(1, min(n, int(work) // PIECE))
+    if getattr(_inside, "active", False):
+        return 1, 1
+    return pieces, max(1, min(threads(), pieces, int(work) // MIN_WORK))
+
+
+def over(n, body, work, like=None):
+    """Call ``body(lo, hi)`` on contiguous pieces covering ``range(n)``, on several threads when
+    it pays (see the module docstring); ``like``: an array of the pass, to stay whole and serial
+    off NumPy."""
+    if like is not None and not isinstance(like, np.ndarray):
+        body(0, n)
+        return
+    pieces, k = split(n, work)
+    if pieces == 1:
+        body(0, n)
+        return
+    bounds = [n * i // pieces for i in range(pieces + 1)]
+    runs = [bounds[pieces * t // k:pieces * (t + 1) // k + 1] for t in range(k)]
+    if k == 1:
+        _run_pieces(body, runs[0])
+        return
+    pool = _get_pool()
+    futures = [pool.submit(_run_pieces, body, run) for run in runs[1:]]
+    try:
+        _run_pieces(body, runs[0])
+    finally:
+        # every piece writes into the caller's arrays: wait for all before returning or raising
+        concurrent.futures.wait(futures)
+    for f in futures:
+        f.result()
