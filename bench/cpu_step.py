@@ -242,9 +242,10 @@ def main(argv=None):
         torch = None
         peer = "torch not installed"
     rate = sgemm_rate()
-    print("numpy %s, BLAS threads %d, zfcore threads %d; %s; numpy sgemm 2048^3: %.1f GFLOP/s; %s clock; "
-          "load average %.1f" % (np.__version__, threads, zfcore.parallel.threads(), peer, rate / 1e9, args.clock,
-                                  os.getloadavg()[0]))
+    print("numpy %s, BLAS threads %d, zfcore threads %d; %s; numpy sgemm 2048^3: %.1f GFLOP/s; "
+          "%s clock; load average %.1f"
+          % (np.__version__, threads, zfcore.parallel.threads(), peer, rate / 1e9, args.clock,
+             os.getloadavg()[0]))
 
     rows = []
     for c in configs:

@@ -186,7 +186,6 @@ def conv_forward(x, W, b, s=1, p=0, relu=False):
     x (N, C, H, W), W (C_out, C, k, k), b (C_out,) -> y (N, C_out, Ho, Wo), and ``cols`` for
     backward. Ho = floor((H + 2p - k) / s) + 1.
     """
-    xp = xp_of(x)
     n = x.shape[0]
     c_out, _, k, _ = W.shape
     ho, wo = conv_output_size(x.shape[2], k, s, p), conv_output_size(x.shape[3], k, s, p)
