@@ -9,4 +9,13 @@ Glossary used in every module:
 - ``k, s, p``     kernel size, stride, padding
 - ``xp``          the array module of an array: ``numpy`` or ``cupy`` (see ``zfcore.backend``)
 """
+import os as _os
+
 __version__ = "0.1.0"
+
+# OpenBLAS's idle threads spin for 2^28 cycles (~0.1 s) after every product, on the very cores the
+# element-wise passes between the products are split over (zfcore.parallel): on the 2-CPU VM of
+# bench/RESULTS.md a training step ran ~20% slower for it. 2^4 cycles makes them sleep at once
+# (waking them costs ~50 us a product). It only takes effect if numpy is not imported yet, which
+# is the case for ``python -m zfcore.<command>``; set it yourself otherwise. Yours wins.
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")

@@ -10,8 +10,8 @@ from plain Python threads, and the code stays plain NumPy:
 ``over(n, body, work)`` calls ``body(lo, hi)`` on contiguous pieces of ``range(n)``, each
 touching about ``PIECE`` of the pass's ``work`` elements, so that a piece's arrays stay in a
 core's cache between the operations of the pass (even on one thread this is up to 2x faster
-than whole-batch operations that stream through memory). The calling thread takes the first
-run of pieces, a persistent pool the others, and it returns when all are done. Each piece
+than whole-batch operations that stream through memory). The calling thread and a persistent pool
+take the pieces one at a time, and it returns when all are done. Each piece
 writes only its own slice, so the result is bit for bit the serial one. The pieces stay on the
 calling thread when there is one thread, when ``work`` is too small to gain (waking a thread
 costs ~50-100 us), off NumPy, and inside a piece (no nesting).
@@ -21,6 +21,7 @@ The thread count: ``set_threads(n)``, else ``ZFCORE_THREADS``, else the BLAS poo
 process may run on: the same cores as BLAS, never more.
 """
 import concurrent.futures
+import itertools
 import os
 import threading
 
@@ -78,11 +79,17 @@ def _get_pool():
         return _pool
 
 
-def _run_pieces(body, bounds):
+def _take_pieces(body, bounds, counter):
+    """Run pieces until none is left: each thread takes the next untaken piece (``next`` on an
+    ``itertools.count`` is atomic), so a thread that starts late or shares its core with another
+    job simply takes fewer."""
     _inside.active = True
     try:
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            body(lo, hi)
+        while True:
+            i = next(counter)
+            if i >= len(bounds) - 1:
+                return
+            body(bounds[i], bounds[i + 1])
     finally:
         _inside.active = False
 
@@ -108,16 +115,14 @@ def over(n, body, work, like=None):
         body(0, n)
         return
     bounds = [n * i // pieces for i in range(pieces + 1)]
-    runs = [bounds[pieces * t // k:pieces * (t + 1) // k + 1] for t in range(k)]
-    if k == 1:
-        _run_pieces(body, runs[0])
-        return
-    pool = _get_pool()
-    futures = [pool.submit(_run_pieces, body, run) for run in runs[1:]]
+    counter = itertools.count()
+    futures = [_get_pool().submit(_take_pieces, body, bounds, counter) for _ in range(k - 1)]
     try:
-        _run_pieces(body, runs[0])
+        _take_pieces(body, bounds, counter)
     finally:
         # every piece writes into the caller's arrays: wait for all before returning or raising
-        concurrent.futures.wait(futures)
+        # (a helper that has not started by now has nothing left to take)
+        concurrent.futures.wait([f for f in futures if not f.cancel()])
     for f in futures:
-        f.result()
+        if not f.cancelled():
+            f.result()

@@ -181,3 +181,24 @@ def test_gradcheck_catches_a_wrong_conv_gradient():
     dW[1, 0, 2, 1] *= 1.01
     with pytest.raises(AssertionError, match="gradient w.r.t. 'W'"):
         check_grad(lambda: np.vdot(layer.forward(x), w), {"W": layer.params["W"]}, {"W": dW})
+
+
+# -- stride 1: the wide columns -------------------------------------------------------------------
+@SETTINGS
+@given(conv_cases())
+def test_wide_columns_hold_im2cols_columns_and_col2im_wide_is_their_adjoint(case):
+    from zfcore.layers.conv import col2im_wide, im2col, im2col_wide, wide_geometry
+    n, c, _, h, w, k, _, p, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    _, wp, ho, _, _ = wide_geometry(h, w, k, p)
+    wo = out_size(w, k, 1, p)
+    wide = im2col_wide(x, k, p).reshape(c * k * k, n, ho, wp)
+    np.testing.assert_array_equal(wide[..., :wo], im2col(x, k, 1, p).reshape(c * k * k, n, ho, wo))
+    # <im2col_wide(x), g> = <x, col2im_wide(g)> for g zero in the extra columns (float64)
+    g = np.zeros_like(wide)
+    g[..., :wo] = rng.standard_normal((c * k * k, n, ho, wo))
+    g = g.reshape(c * k * k, -1)
+    lhs = np.vdot(wide.reshape(c * k * k, -1), g)
+    rhs = np.vdot(x, col2im_wide(g, x.shape, k, p))
+    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))

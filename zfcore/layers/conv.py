@@ -3,6 +3,8 @@
 The NumPy reference unfolds the input into columns (im2col) and does one BLAS product for the
 whole batch. The loops below run over the k*k kernel offsets, never over pixels or images.
 """
+import threading
+
 import numpy as np
 
 from zfcore import backend, parallel
@@ -47,7 +49,31 @@ def _padded_phases(x, s, p):
     return phases
 
 
-def im2col(x, k, s, p):
+def reuse(buf, shape, dtype):
+    """``buf`` reshaped to ``shape`` if it is a C-contiguous NumPy array of that size and
+    ``dtype``, else a new empty array. Columns of a layer's size (tens of MB: over glibc's 32 MB
+    mmap limit) come fresh from the kernel on every allocation, and faulting in fresh pages costs
+    about as much as filling them: a layer hands its last buffer back here."""
+    if (isinstance(buf, np.ndarray) and buf.size == int(np.prod(shape)) and buf.dtype == dtype
+            and buf.flags.c_contiguous):
+        return buf.reshape(shape)
+    return np.empty(shape, dtype=dtype)
+
+
+_scratch = threading.local()
+
+
+def scratch(shape, dtype):
+    """A (shape, dtype) view of this thread's scratch buffer (grown to the largest request): for
+    a temporary that is dead before the next request, like the data gradient's columns."""
+    size = int(np.prod(shape))
+    buf = getattr(_scratch, "buf", None)
+    if buf is None or buf.dtype != dtype or buf.size < size:
+        buf = _scratch.buf = np.empty(size, dtype=dtype)
+    return buf[:size].reshape(shape)
+
+
+def im2col(x, k, s, p, out=None):
     """Unfold ``x`` (N, C, H, W) into columns (C*k*k, N*Ho*Wo).
 
     Row ``(c, i, j)`` holds the input pixel at offset (i, j) of every window of channel c, so the
@@ -59,7 +85,8 @@ def im2col(x, k, s, p):
     xp = xp_of(x)
     n, c, h, w = x.shape
     ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
-    cols = xp.empty((c, k, k, n, ho, wo), dtype=x.dtype)
+    shape = (c, k, k, n, ho, wo)
+    cols = reuse(out, shape, x.dtype) if xp is np else xp.empty(shape, dtype=x.dtype)
 
     def part(lo, hi):
         phases = _padded_phases(x[:, lo:hi], s, p)
@@ -124,19 +151,24 @@ def _padded_planes(x, k, p):
     xp = xp_of(x)
     n, c, h, w = x.shape
     hp, wp, _, plane, tail = wide_geometry(h, w, k, p)
-    planes = xp.zeros((c, n * plane + tail), dtype=x.dtype)
-    planes[:, :n * plane].reshape(c, n, hp, wp)[:, :, p:p + h, p:p + w] = x.transpose(1, 0, 2, 3)
+    planes = xp.empty((c, n * plane + tail), dtype=x.dtype)
+    grid = planes[:, :n * plane].reshape(c, n, hp, wp)
+    grid[:, :, p:p + h, p:p + w] = x.transpose(1, 0, 2, 3)
+    for border in (grid[:, :, :p], grid[:, :, p + h:], grid[:, :, p:p + h, :p],
+                   grid[:, :, p:p + h, p + w:], planes[:, n * plane:]):
+        border[...] = 0                                         # zeros only where x is not
     return planes
 
 
-def im2col_wide(x, k, p):
+def im2col_wide(x, k, p, out=None):
     """Stride-1 columns (C*k*k, N*Ho*Wp): row (c, i, j), column (n, oi, q) holds padded pixel
     (oi + i, q + j) of image n; for q < Wo that is ``im2col``'s entry (n, oi, q). Channels are
     split over the cores."""
     xp = xp_of(x)
     n, c, h, w = x.shape
     _, wp, ho, plane, _ = wide_geometry(h, w, k, p)
-    cols = xp.empty((c, k, k, n, ho * wp), dtype=x.dtype)
+    shape = (c, k, k, n, ho * wp)
+    cols = reuse(out, shape, x.dtype) if xp is np else xp.empty(shape, dtype=x.dtype)
 
     def part(lo, hi):
         planes = _padded_planes(x[:, lo:hi], k, p)
@@ -178,7 +210,7 @@ def _wide(x, s):
     return s == 1 and not backend.use_kernels(x)
 
 
-def conv_forward(x, W, b, s=1, p=0, relu=False):
+def conv_forward(x, W, b, s=1, p=0, relu=False, cols_out=None):
     """``y[n, o] = sum_c x[n, c] * W[o, c] + b[o]`` (cross-correlation, as every framework);
     with ``relu``, ``max(y, 0)`` (the ReLU that follows most convs, fused on the GPU into the
     pass that adds the bias and writes NCHW).
@@ -190,9 +222,9 @@ def conv_forward(x, W, b, s=1, p=0, relu=False):
     c_out, _, k, _ = W.shape
     ho, wo = conv_output_size(x.shape[2], k, s, p), conv_output_size(x.shape[3], k, s, p)
     if _wide(x, s):
-        cols = im2col_wide(x, k, p)                             # (C*k*k, N*Ho*Wp)
+        cols = im2col_wide(x, k, p, cols_out)      # (C*k*k, N*Ho*Wp)
         return bias_nchw(W.reshape(c_out, -1) @ cols, b, n, ho, wo, relu), cols
-    cols = im2col(x, k, s, p)                                   # (C*k*k, N*Ho*Wo)
+    cols = im2col(x, k, s, p, cols_out)             # (C*k*k, N*Ho*Wo)
     y = W.reshape(c_out, -1) @ cols                             # (C_out, N*Ho*Wo)
     if backend.use_kernels(y):
         return _bias_nchw_gpu(y, b, n, ho, wo, relu), cols
@@ -249,7 +281,11 @@ def conv_backward_data(dy, W, x_shape, s=1, p=0, rows=None):
     """
     c_out, _, k, _ = W.shape
     dy2 = conv_dy_rows(dy, x_shape, k, s, p) if rows is None else rows
-    dcols = W.reshape(c_out, -1).T @ dy2                        # (C*k*k, N*Ho*Wo or Wp)
+    Wt = W.reshape(c_out, -1).T
+    if xp_of(dy2) is np and dy2.dtype == Wt.dtype:              # (C*k*k, N*Ho*Wo or Wp)
+        dcols = np.matmul(Wt, dy2, out=scratch((Wt.shape[0], dy2.shape[1]), dy2.dtype))
+    else:
+        dcols = Wt @ dy2
     if _wide(dy, s):
         return col2im_wide(dcols, x_shape, k, p)
     return col2im(dcols, x_shape, k, s, p)
@@ -303,7 +339,11 @@ class Conv2D(Layer):
                    std=init_scale(init_std, c_in * k * k), rng=rng)
 
     def forward(self, x, train=False):
-        y, cols = conv_forward(x, self.params["W"], self.params["b"], self.stride, self.pad)
+        # the columns go into the last forward's buffer: its cache is replaced now anyway
+        old = self.cache[1] if self.cache is not None else None
+        self.cache = None
+        y, cols = conv_forward(x, self.params["W"], self.params["b"], self.stride, self.pad,
+                               cols_out=old)
         self.cache = (x.shape, cols)
         return y
 

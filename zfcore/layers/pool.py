@@ -137,10 +137,12 @@ def _unpool_part(r, switches, k, s, out):
     n, c, h, w = out.shape
     ho, wo = r.shape[2:]
     hg, wg = _grid(h, w, k, s, ho, wo)
-    rg = xp.zeros((n * c, hg, wg), dtype=r.dtype)              # r and switches on the grid
-    rg[:, :ho, :wo] = r.reshape(n * c, ho, wo)
-    sg = xp.zeros((n * c, hg, wg), dtype=np.uint8)
-    sg[:, :ho, :wo] = switches.reshape(n * c, ho, wo)
+    rg = xp.empty((n * c, hg, wg), dtype=r.dtype)              # r and switches on the grid,
+    sg = xp.empty((n * c, hg, wg), dtype=np.uint8)              # zero past (ho, wo)
+    for g, a in ((rg, r), (sg, switches)):
+        g[:, :ho, :wo] = a.reshape(n * c, ho, wo)
+        g[:, ho:] = 0
+        g[:, :ho, wo:] = 0
     offsets, size = _offsets(k, s, wg, rg.size)
     rf, sf = rg.reshape(-1)[:size], sg.reshape(-1)[:size]
     phases = [[xp.zeros(n * c * hg * wg, dtype=r.dtype) for b in range(s)] for a in range(s)]
