@@ -10,11 +10,11 @@ from plain Python threads, and the code stays plain NumPy:
 ``over(n, body, work)`` calls ``body(lo, hi)`` on contiguous pieces of ``range(n)``, each
 touching about ``PIECE`` of the pass's ``work`` elements, so that a piece's arrays stay in a
 core's cache between the operations of the pass (even on one thread this is up to 2x faster
-than whole-batch operations that stream through memory). The calling thread and a persistent pool
-take the pieces one at a time, and it returns when all are done. Each piece
-writes only its own slice, so the result is bit for bit the serial one. The pieces stay on the
-calling thread when there is one thread, when ``work`` is too small to gain (waking a thread
-costs ~50-100 us), off NumPy, and inside a piece (no nesting).
+than whole-batch operations that stream through memory). The calling thread and a persistent
+pool take the pieces one at a time, and it returns when all are done. Each piece writes only its
+own slice, so the result is bit for bit the serial one. The pieces stay on the calling thread
+when there is one thread, when ``work`` is too small to gain (waking a thread costs ~50-100 us),
+off NumPy, and inside a piece (no nesting).
 
 The thread count: ``set_threads(n)``, else ``ZFCORE_THREADS``, else the BLAS pool's setting
 (``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS``), else the CPUs this

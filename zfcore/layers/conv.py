@@ -130,18 +130,20 @@ def col2im(cols, x_shape, k, s, p):
 
 # -- stride 1: columns as wide as the padded rows ---------------------------------------------
 # With stride 1, window offset (i, j) of output (oi, oj) reads padded pixel (oi + i, oj + j).
-# Give the columns the padded width Wp instead of Wo: entry (oi, q) of image n for offset (i, j)
-# is then flat entry ``n*Hp*Wp + (oi + i)*Wp + j + q`` of the padded planes, so one offset is ONE
-# run of Ho*Wp pixels per image (not Ho runs of Wo: 8 pixels at 8x8, where NumPy's per-row cost
-# dominated). The Wp - Wo extra columns of each row are garbage on the way up (dropped when the
-# bias is added) and exactly zero on the way down (``dy_rows`` writes zeros there), so the products
-# cost Wp/Wo more and the copies several times less.
+# Lay the padded planes out with a row stride Wp and give the columns that width instead of Wo:
+# entry (oi, q) of image n for offset (i, j) is then flat entry ``n*Hp*Wp + (oi + i)*Wp + j + q``
+# of the planes, so one offset is ONE run of Ho*Wp pixels per image (not Ho runs of Wo: 8 pixels
+# at 8x8, where NumPy's per-row cost dominated). A row is [p zeros][W pixels] (plus zeros only if
+# p > k - 1): its right-hand padding is the next row's left-hand zeros, so Wp = W + p, not W + 2p.
+# The Wp - Wo extra columns of each row are garbage on the way up (dropped when the bias is added)
+# and exactly zero on the way down (``dy_rows`` writes zeros there): the products cost Wp/Wo more
+# (9/8 at 8x8 with 3x3 pad 1) and the copies several times less.
 
 def wide_geometry(h, w, k, p):
-    """(Hp, Wp, Ho, plane, tail) for a stride-1 convolution: the padded size, the output height,
-    a padded plane's size, and the zeros after a channel's last plane that the last offset's run
-    reads past it."""
-    hp, wp = h + 2 * p, w + 2 * p
+    """(Hp, Wp, Ho, plane, tail) for a stride-1 convolution: the padded height, the row stride,
+    the output height, a padded plane's size, and the zeros after a channel's last plane that
+    the last offset's run reads past it."""
+    hp, wp = h + 2 * p, w + p + max(0, p - (k - 1))
     return hp, wp, hp - k + 1, hp * wp, (k - 1) * (wp + 1)
 
 
@@ -304,7 +306,7 @@ def conv_backward_params(dy, cols, W_shape, rows=None):
 
 def conv_dy_rows(dy, x_shape, k, s, p):
     """``dy_rows`` as the columns of this convolution take it: wide for stride 1 on NumPy."""
-    return dy_rows(dy, x_shape[3] + 2 * p if _wide(dy, s) else None)
+    return dy_rows(dy, wide_geometry(x_shape[2], x_shape[3], k, p)[1] if _wide(dy, s) else None)
 
 
 @register("conv")
