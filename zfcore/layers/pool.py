@@ -67,13 +67,13 @@ def _offsets(k, s, wg, size):
     return out, size - (q * wg + q)
 
 
-def maxpool_forward(x, k, s, ceil_mode=True):
+def maxpool_forward(x, k, s, ceil_mode=True, switches=True):
     """y[n, c, i, j] = max of the k x k window at (i*s, j*s), clipped at the edge.
 
     x (N, C, H, W) -> y (N, C, Ho, Wo) and switches (N, C, Ho, Wo) uint8: the row-major offset
-    ``di * k + dj`` of the maximum inside its window. Ties go to the first offset in row-major
-    order (the strict ``>`` below never replaces an equal earlier value). The batch is split
-    over the cores (``zfcore.parallel``).
+    ``di * k + dj`` of the maximum inside its window; ties go to the first offset in row-major
+    order (the strict ``>`` below never replaces an equal earlier value). ``switches=False``:
+    (y, None), a third cheaper (``pool_switches`` makes them later from x). The (image, channel) planes are split over the cores (``zfcore.parallel``).
     """
     if backend.use_kernels(x):
         return _maxpool_forward_gpu(x, k, s, ceil_mode)
@@ -81,26 +81,44 @@ def maxpool_forward(x, k, s, ceil_mode=True):
     n, c, h, w = x.shape
     ho, wo = pool_output_size(h, k, s, ceil_mode), pool_output_size(w, k, s, ceil_mode)
     y = xp.empty((n, c, ho, wo), dtype=x.dtype)
-    switches = xp.empty((n, c, ho, wo), dtype=np.uint8)
-    # every (image, channel) plane is pooled alone: split them over the cores
-    planes, yp, sp = (a.reshape(n * c, 1, *a.shape[2:]) for a in (x, y, switches))
-    parallel.over(n * c, lambda lo, hi: _maxpool_part(planes[lo:hi], k, s, yp[lo:hi],
-                                                      sp[lo:hi]), 2 * x.size, like=x)
-    return y, switches
+    sw = xp.empty((n, c, ho, wo), dtype=np.uint8) if switches else None
+    _over_planes(x, y, sw, k, s)
+    return y, sw
 
 
-def _maxpool_part(x, k, s, y, switches):
-    """``maxpool_forward`` of x into y and switches (both (N, C, Ho, Wo))."""
+def pool_switches(x, k, s, ceil_mode=True):
+    """The switches of the pooling of x (N, C, H, W): ``maxpool_forward(x, ...)[1]``."""
+    return maxpool_forward(x, k, s, ceil_mode)[1]
+
+
+def _over_planes(x, y, sw, k, s):
+    """``_maxpool_part`` over every (image, channel) plane, split over the cores."""
+    n, c = x.shape[:2]
+    planes, yp = x.reshape(n * c, 1, *x.shape[2:]), y.reshape(n * c, 1, *y.shape[2:])
+    sp = None if sw is None else sw.reshape(n * c, 1, *sw.shape[2:])
+    parallel.over(n * c, lambda lo, hi: _maxpool_part(
+        planes[lo:hi], k, s, yp[lo:hi], None if sp is None else sp[lo:hi]), 2 * x.size, like=x)
+
+
+def _maxpool_part(x, k, s, y, switches=None):
+    """Max-pool x into y and, if ``switches`` is given, the switches (all (N, C, Ho, Wo))."""
     xp = xp_of(x)
     ho, wo = y.shape[2:]
     grids, hg, wg = _phase_grids(x, k, s, ho, wo, -np.inf)
     offsets, r = _offsets(k, s, wg, grids[0][0].size)
     flat = [[g.reshape(-1) for g in row] for row in grids]
+    shape = y.shape[:2] + (hg, wg)
     best = flat[0][0].copy()                                    # offset (0, 0): always inside
+    bv = best[:r]
+    if switches is None:
+        for _, (a, b), shift in offsets[1:]:
+            xp.maximum(bv, flat[a][b][shift:shift + r], out=bv)
+        y[...] = best.reshape(shape)[:, :, :ho, :wo]
+        return
     sw = xp.zeros(best.shape, dtype=np.uint8)
     better = xp.empty(r, dtype=bool)
     mark = xp.empty(r, dtype=np.uint8)
-    bv, sv = best[:r], sw[:r]
+    sv = sw[:r]
     for o, (a, b), shift in offsets[1:]:
         cand = flat[a][b][shift:shift + r]
         xp.greater(cand, bv, out=better)
@@ -109,7 +127,6 @@ def _maxpool_part(x, k, s, y, switches):
         # largest offset so far: max(switch, better * offset) writes it, and nothing else.
         xp.multiply(better, np.uint8(o), out=mark)
         xp.maximum(sv, mark, out=sv)
-    shape = y.shape[:2] + (hg, wg)
     y[...] = best.reshape(shape)[:, :, :ho, :wo]
     switches[...] = sw.reshape(shape)[:, :, :ho, :wo]
 
@@ -178,7 +195,17 @@ class MaxPool2D(Layer):
         self.k, self.stride, self.ceil_mode = k, stride, ceil_mode
         if k * k > 256:
             raise ValueError("pool window %dx%d too large for one-byte switches" % (k, k))
-        self.switches = None
+        self._switches, self._lazy = None, None
+
+    @property
+    def switches(self):
+        """The last forward's switches; an eval forward on NumPy leaves them to be made here,
+        from its input (kept for this), the first time they are asked for (a deconv, a
+        backward): evaluation never needs them."""
+        if self._switches is None and self._lazy is not None:
+            self._switches = pool_switches(self._lazy, self.k, self.stride, self.ceil_mode)
+            self._lazy = None
+        return self._switches
 
     @classmethod
     def from_spec(cls, in_shape, args, init_std, rng):
@@ -186,7 +213,10 @@ class MaxPool2D(Layer):
         return cls(args.get("k", 3), args.get("stride", 2), args.get("ceil_mode", True))
 
     def forward(self, x, train=False):
-        y, self.switches = maxpool_forward(x, self.k, self.stride, self.ceil_mode)
+        lazy = not train and not backend.use_kernels(x)
+        y, self._switches = maxpool_forward(x, self.k, self.stride, self.ceil_mode,
+                                            switches=not lazy)
+        self._lazy = x if lazy else None
         self.cache = x.shape
         return y
 
