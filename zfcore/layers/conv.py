@@ -285,7 +285,9 @@ def conv_backward_data(dy, W, x_shape, s=1, p=0, rows=None):
     dy2 = conv_dy_rows(dy, x_shape, k, s, p) if rows is None else rows
     Wt = W.reshape(c_out, -1).T
     if xp_of(dy2) is np and dy2.dtype == Wt.dtype:              # (C*k*k, N*Ho*Wo or Wp)
-        dcols = np.matmul(Wt, dy2, out=scratch((Wt.shape[0], dy2.shape[1]), dy2.dtype))
+        # a contiguous copy of the (small) transposed filters: ~25% faster in OpenBLAS
+        dcols = np.matmul(np.ascontiguousarray(Wt), dy2,
+                          out=scratch((Wt.shape[0], dy2.shape[1]), dy2.dtype))
     else:
         dcols = Wt @ dy2
     if _wide(dy, s):
@@ -299,7 +301,12 @@ def conv_backward_params(dy, cols, W_shape, rows=None):
     ``dy_rows`` if already made."""
     n, _, ho, _ = dy.shape
     dy2 = dy_rows(dy, cols.shape[1] // (n * ho)) if rows is None else rows
-    dW = (dy2 @ cols.T).reshape(W_shape)
+    if xp_of(cols) is np:
+        # (cols @ dy2.T).T: OpenBLAS runs this shape ~20% faster than dy2 @ cols.T (the long K
+        # axis is the rows of both operands); the transpose copies only the small result
+        dW = np.ascontiguousarray((cols @ dy2.T).T).reshape(W_shape)
+    else:
+        dW = (dy2 @ cols.T).reshape(W_shape)
     db = dy2.sum(axis=1)
     return dW, db
 
