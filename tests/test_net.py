@@ -442,3 +442,31 @@ def test_a_wrong_input_shape_is_one_clear_error_naming_the_layer():
     with pytest.raises(ValueError, match=r"conv1: expected .* got \(3, 32, 32\)"):
         net.forward(np.zeros((3, 32, 32), np.float32))       # one image, not a batch
     assert net.forward(np.zeros((1, 3, 32, 32), np.float32)).shape == (1, 3)
+
+
+def test_a_conv_and_its_relu_in_one_pass_equal_the_two_layers_one_by_one():
+    """Net.forward fuses conv + ReLU (the ReLU is applied where the bias is added); the
+    outputs, the gradients and the deconvnet's way down must be those of the layers run one by
+    one, and asking for the conv's own output must give it before rectification."""
+    net = models.zfnet_small(5)
+    x = np.random.default_rng(3).standard_normal((4, 3, 64, 64)).astype(np.float32)
+    labels = np.array([0, 1, 2, 3])
+    streams = {n: layer.random_state() for n, layer in net.layers.items()}  # dropout's masks
+    fused = net.forward(x, train=True)
+    net.loss(fused, labels)
+    net.backward(input_grad=False)
+    grads = {k: g.copy() for k, g in net.grads().items()}
+    h = x * np.float32(net.input_scale)
+    for name, layer in net.layers.items():
+        if streams[name] is not None:
+            layer.set_random_state(streams[name])           # the same masks again
+    for layer in net.layers.values():                       # one by one, no fusion
+        h = layer.forward(h, train=True)
+    np.testing.assert_array_equal(h, fused)
+    net.loss(h, labels)
+    net.backward(input_grad=False)
+    for k, g in net.grads().items():
+        np.testing.assert_array_equal(g, grads[k], err_msg=k)
+    pre = net.forward(x, until="conv2")
+    assert (pre < 0).any()                                  # the conv's output, not rectified
+    assert np.array_equal(net.forward(x, keep=["conv2", "relu2"])["relu2"], np.maximum(pre, 0))

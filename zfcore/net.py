@@ -43,12 +43,23 @@ class Net:
         if self.input_scale != 1.0:
             x = x * x.dtype.type(self.input_scale)
         out = {}
-        for name, layer in self.layers.items():
-            x = layer.forward(x, train=train)
+        items = list(self.layers.items())
+        i = 0
+        while i < len(items):
+            name, layer = items[i]
+            after = items[i + 1][1] if i + 1 < len(items) else None
+            if after is not None and name not in want and layer.fuses(after):
+                x = layer.forward(x, train=train, then=after)   # both layers in one pass
+                after.absorbed(x)
+                i += 1
+                name = items[i][0]
+            else:
+                x = layer.forward(x, train=train)
             if name in want:
                 out[name] = x
                 if len(out) == len(want):
                     break
+            i += 1
         if keep is not None:
             return out
         return x

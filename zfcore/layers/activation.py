@@ -18,7 +18,7 @@ def relu_forward(x):
 
 
 def relu_backward(dy, x):
-    """``dy * (x > 0)``: relu'(0) = 0."""
+    """``dy * (x > 0)``: relu'(0) = 0. (x may be the ReLU's output: the same mask.)"""
     if backend.use_kernels(dy):
         return _relu_gpu("relu_bwd", dy, x)
     xp = xp_of(dy)
@@ -55,8 +55,12 @@ class ReLU(Layer):
     """
 
     def forward(self, x, train=False):
-        self.cache = x
-        return relu_forward(x)
+        y = relu_forward(x)
+        self.cache = y          # y > 0 exactly where x > 0: the mask of every way down
+        return y
+
+    def absorbed(self, y):
+        self.cache = y
 
     def backward(self, dy, need_dx=True):
         return relu_backward(dy, self.cache)

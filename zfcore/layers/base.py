@@ -64,6 +64,17 @@ class Layer:
     def forward(self, x, train=False):
         raise NotImplementedError
 
+    def fuses(self, nxt):
+        """True if ``forward(x, train, then=nxt)`` can also do layer ``nxt``'s forward, in the
+        pass that writes this layer's output (a conv's bias add and the ReLU after it); ``Net``
+        asks, and then calls ``nxt.absorbed(y)`` with the result. Most layers fuse nothing."""
+        return False
+
+    def absorbed(self, y):
+        """The layer before did this layer's forward in its own pass and got y: keep what
+        backward and deconv need, as ``forward`` would have."""
+        raise NotImplementedError
+
     def backward(self, dy, need_dx=True):
         """dL/dx for dL/dy; fills ``grads``. With ``need_dx=False`` (the first layer of a
         training step) it may skip dL/dx and return None."""

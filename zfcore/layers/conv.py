@@ -347,12 +347,16 @@ class Conv2D(Layer):
         return cls(c_in, args["c_out"], k, args.get("stride", 1), args.get("pad", 0),
                    std=init_scale(init_std, c_in * k * k), rng=rng)
 
-    def forward(self, x, train=False):
+    def fuses(self, nxt):
+        """A ReLU after the conv is applied in the pass that adds the bias and writes NCHW."""
+        return nxt.kind == "relu"
+
+    def forward(self, x, train=False, then=None):
         # the columns go into the last forward's buffer: its cache is replaced now anyway
         old = self.cache[1] if self.cache is not None else None
         self.cache = None
         y, cols = conv_forward(x, self.params["W"], self.params["b"], self.stride, self.pad,
-                               cols_out=old)
+                               relu=then is not None, cols_out=old)
         self.cache = (x.shape, cols)
         return y
 
