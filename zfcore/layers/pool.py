@@ -72,8 +72,9 @@ def maxpool_forward(x, k, s, ceil_mode=True, switches=True):
 
     x (N, C, H, W) -> y (N, C, Ho, Wo) and switches (N, C, Ho, Wo) uint8: the row-major offset
     ``di * k + dj`` of the maximum inside its window; ties go to the first offset in row-major
-    order (the strict ``>`` below never replaces an equal earlier value). ``switches=False``:
-    (y, None), a third cheaper (``pool_switches`` makes them later from x). The (image, channel) planes are split over the cores (``zfcore.parallel``).
+    order (the strict ``>`` in ``_maxpool_part`` never replaces an equal earlier value).
+    ``switches=False``: (y, None), a third of the passes (``pool_switches`` makes them later
+    from x). The (image, channel) planes are split over the cores (``zfcore.parallel``).
     """
     if backend.use_kernels(x):
         return _maxpool_forward_gpu(x, k, s, ceil_mode)
