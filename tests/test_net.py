@@ -445,9 +445,10 @@ def test_a_wrong_input_shape_is_one_clear_error_naming_the_layer():
 
 
 def test_a_conv_and_its_relu_in_one_pass_equal_the_two_layers_one_by_one():
-    """Net.forward fuses conv + ReLU (the ReLU is applied where the bias is added); the
-    outputs, the gradients and the deconvnet's way down must be those of the layers run one by
-    one, and asking for the conv's own output must give it before rectification."""
+    """Net fuses conv + ReLU (forward: the ReLU is applied where the bias is added; backward:
+    its mask is applied in the copy of dy into the conv's rows); the outputs and the gradients
+    must be those of the layers run one by one, and asking for the conv's own output must give
+    it before rectification."""
     net = models.zfnet_small(5)
     x = np.random.default_rng(3).standard_normal((4, 3, 64, 64)).astype(np.float32)
     labels = np.array([0, 1, 2, 3])
@@ -464,7 +465,9 @@ def test_a_conv_and_its_relu_in_one_pass_equal_the_two_layers_one_by_one():
         h = layer.forward(h, train=True)
     np.testing.assert_array_equal(h, fused)
     net.loss(h, labels)
-    net.backward(input_grad=False)
+    d = net.head.backward()
+    for layer in reversed(list(net.layers.values())):       # one by one, no fusion
+        d = layer.backward(d)
     for k, g in net.grads().items():
         np.testing.assert_array_equal(g, grads[k], err_msg=k)
     pre = net.forward(x, until="conv2")

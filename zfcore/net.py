@@ -83,9 +83,15 @@ class Net:
         dL/dx, or None with ``input_grad=False`` where the first layer can skip it (training)."""
         d = self.head.backward() if dlogits is None else dlogits
         layers = list(self.layers.values())
-        for layer in reversed(layers[1:]):
-            d = layer.backward(d)
-        d = layers[0].backward(d, need_dx=input_grad)
+        i = len(layers) - 1
+        while i >= 0:
+            layer, need = layers[i], input_grad or i > 0
+            if i > 0 and layers[i - 1].fuses(layer):    # a conv and its ReLU: one pass down
+                i -= 1
+                d = layers[i].backward(d, need_dx=input_grad or i > 0, then=layer)
+            else:
+                d = layer.backward(d, need_dx=need)
+            i -= 1
         return self._unscale(d) if input_grad else None
 
     def _unscale(self, d):

@@ -66,8 +66,10 @@ class Layer:
 
     def fuses(self, nxt):
         """True if ``forward(x, train, then=nxt)`` can also do layer ``nxt``'s forward, in the
-        pass that writes this layer's output (a conv's bias add and the ReLU after it); ``Net``
-        asks, and then calls ``nxt.absorbed(y)`` with the result. Most layers fuse nothing."""
+        pass that writes this layer's output (a conv's bias add and the ReLU after it), and
+        ``backward(dy, need_dx, then=nxt)`` takes dy from above ``nxt`` and does its backward
+        too; ``Net`` asks, and after the forward calls ``nxt.absorbed(y)`` with the result.
+        Most layers fuse nothing."""
         return False
 
     def absorbed(self, y):

@@ -253,10 +253,14 @@ def bias_nchw(rows, b, n, ho, wo, relu=False):
     return y
 
 
-def dy_rows(dy, width=None):
+def dy_rows(dy, width=None, mask=None):
     """dy (N, C_out, Ho, Wo) as the (C_out, N*Ho*Wo) matrix both backward products take (a
     transposed copy: make it once per backward and pass it to both as ``rows``); with ``width``
-    (the padded Wp of a stride-1 conv), the wide (C_out, N*Ho*Wp) matrix, zero past Wo."""
+    (the padded Wp of a stride-1 conv), the wide (C_out, N*Ho*Wp) matrix, zero past Wo. With
+    ``mask`` (dy's shape), ``dy * (mask > 0)`` in the same pass: the backward of the ReLU that
+    followed the conv (its output as the mask)."""
+    if mask is not None and (backend.use_kernels(dy) or mask.shape != dy.shape):
+        dy, mask = dy * (mask > 0), None
     if backend.use_kernels(dy):
         return _nchw_rows_gpu(dy)
     xp = xp_of(dy)
@@ -264,10 +268,14 @@ def dy_rows(dy, width=None):
     width = wo if width is None else width
     rows = xp.empty((c_out, n * ho * width), dtype=dy.dtype)
     src = dy.transpose(1, 0, 2, 3)                              # (C_out, N, Ho, Wo), a view
+    keep = None if mask is None else mask.transpose(1, 0, 2, 3)
     dst = rows.reshape(c_out, n, ho, width)
 
     def part(lo, hi):
-        dst[lo:hi, :, :, :wo] = src[lo:hi]
+        if keep is None:
+            dst[lo:hi, :, :, :wo] = src[lo:hi]
+        else:
+            xp.multiply(src[lo:hi], keep[lo:hi] > 0, out=dst[lo:hi, :, :, :wo])
         dst[lo:hi, :, :, wo:] = 0
 
     parallel.over(c_out, part, 2 * rows.size, like=dy)
@@ -311,9 +319,10 @@ def conv_backward_params(dy, cols, W_shape, rows=None):
     return dW, db
 
 
-def conv_dy_rows(dy, x_shape, k, s, p):
+def conv_dy_rows(dy, x_shape, k, s, p, mask=None):
     """``dy_rows`` as the columns of this convolution take it: wide for stride 1 on NumPy."""
-    return dy_rows(dy, wide_geometry(x_shape[2], x_shape[3], k, p)[1] if _wide(dy, s) else None)
+    return dy_rows(dy, wide_geometry(x_shape[2], x_shape[3], k, p)[1] if _wide(dy, s) else None,
+                   mask)
 
 
 @register("conv")
@@ -360,12 +369,14 @@ class Conv2D(Layer):
         self.cache = (x.shape, cols)
         return y
 
-    def backward(self, dy, need_dx=True):
+    def backward(self, dy, need_dx=True, then=None):
         """Fills grads; returns dL/dx, or None with ``need_dx=False`` (the first layer of a
-        training step has no use for it, and it costs a product and a col2im)."""
+        training step has no use for it, and it costs a product and a col2im). ``then``: the
+        ReLU after the conv (``fuses``), whose backward is done in the copy of dy into rows."""
         x_shape, cols = self.cache
         W = self.params["W"]
-        rows = conv_dy_rows(dy, x_shape, self.k, self.stride, self.pad)  # once for both
+        mask = then.cache if then is not None else None          # the ReLU's output
+        rows = conv_dy_rows(dy, x_shape, self.k, self.stride, self.pad, mask)  # once for both
         self.grads["W"], self.grads["b"] = conv_backward_params(dy, cols, W.shape, rows)
         if not need_dx:
             return None

@@ -21,7 +21,12 @@ def flatten_backward(dy, x_shape):
 
 def linear_forward(x, W, b):
     """``y = x @ W.T + b``: x (N, D_in), W (D_out, D_in), b (D_out,) -> y (N, D_out)."""
-    return x @ W.T + b
+    if xp_of(x) is not np:
+        return x @ W.T + b
+    # computed as (W @ x.T).T: OpenBLAS streams the large W faster this way round (fc6 of ZFNet
+    # at batch 8: 14.5 against 20.6 ms); the bias add writes the C-ordered result
+    return np.add((W @ x.T).T, b, out=np.empty((x.shape[0], W.shape[0]),
+                                               dtype=np.result_type(x, W, b)))
 
 
 def linear_backward_data(dy, W):
