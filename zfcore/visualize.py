@@ -156,8 +156,20 @@ class _Progress:
 
 
 def run_visualize(args):
+    """The report (and/or the atlas) of one checkpoint. Under ``mpiexec -n N`` the top-9 scan and
+    the occlusion sweeps are split over the ranks (the same report as one process); rank 0
+    writes and prints, the others stay quiet."""
+    from zfcore import distributed
     from zfcore.backend import module_named
     from zfcore.vis.pipeline import visualize
+    try:
+        comm = distributed.world()
+    except distributed.DistributedError as e:
+        raise UserError(str(e)) from None
+    if comm.rank != 0:
+        sys.stdout = open(os.devnull, "w")
+    if comm.size > 1 and args.device != "cpu":
+        comm.pick_gpu()                   # one GPU per rank, before CuPy allocates anything
     device = cli.resolve_device(args.device)
     ck = _load(args.checkpoint, device)
     sample = _sample(ck, args, module_named(device))
@@ -166,18 +178,21 @@ def run_visualize(args):
         raise UserError("--occluder: %d pixels is larger than the net's %dx%d input"
                         % (args.occluder, side, side))
     if args.out is None:
-        return _atlas(ck, sample, args, None)
+        return _atlas(ck, sample, args, None) if comm.rank == 0 else None
+    settings = dict(run_dir=ck.run_dir, n_maps=args.maps, occluder=args.occluder,
+                    stride=args.stride, n_score=args.n_score, seed=_seed(args, ck),
+                    title="zfcore: inside %s (%s, epoch %s)"
+                    % (args.checkpoint, ck.spec.get("arch", "?"), ck.epoch), comm=comm)
+    if comm.rank != 0:                    # its share of the scans; rank 0 writes the report
+        visualize(ck.net, sample, args.out, args.what, **settings)
+        return None
     os.makedirs(args.out, exist_ok=True)
     bar = _Progress([w for w in WHAT if w in args.what])
     finished = False
     try:
         with cli.writing(args.out):
-            path, scores = visualize(ck.net, sample, args.out, args.what, run_dir=ck.run_dir,
-                                     n_maps=args.maps, occluder=args.occluder,
-                                     stride=args.stride, n_score=args.n_score,
-                                     seed=_seed(args, ck), progress=bar.step,
-                                     title="zfcore: inside %s (%s, epoch %s)"
-                                     % (args.checkpoint, ck.spec.get("arch", "?"), ck.epoch))
+            path, scores = visualize(ck.net, sample, args.out, args.what, progress=bar.step,
+                                     **settings)
         finished = True
     finally:
         bar.close(finished)
@@ -306,11 +321,22 @@ def run(argv=None):
 
 def main(argv=None):
     """The command through the shared layer (``cli.run``): returns its exit status, 0, or 2 / 130
-    / 141 after one line ``zfcore.visualize: ...`` on stderr. A bug raises."""
+    / 141 after one line ``zfcore.visualize: ...`` on stderr. A bug raises. Under mpiexec a rank
+    that stops with an error ends the whole job (``distributed.exit_world``), so no rank waits
+    for it in a scan."""
+    from zfcore import distributed
     try:
         cli.run(run, argv, prog=PROG)
     except SystemExit as e:
+        if e.code:
+            distributed.exit_world(e.code)
         return e.code
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        sys.stderr.flush()
+        distributed.exit_world(1)
+        raise
     return 0
 
 

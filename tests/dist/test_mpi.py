@@ -43,6 +43,11 @@ def mpiexec():
 
 def launch(mode, out, *args, timeout=120, watchdog_s=SLOW_S):
     """Run the worker on 2 ranks; returns (returncode, stderr, seconds)."""
+    return launch_module("tests.dist.worker", [mode, out] + list(args), timeout, watchdog_s)
+
+
+def launch_module(module, argv, timeout=120, watchdog_s=SLOW_S):
+    """``mpiexec -n 2 python -m module argv...``; returns (returncode, stderr, seconds)."""
     path, version = mpiexec()
     extra = []
     if "Open MPI" in version or "OpenRTE" in version:
@@ -50,8 +55,7 @@ def launch(mode, out, *args, timeout=120, watchdog_s=SLOW_S):
     e = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
              ZFCORE_MPI_TIMEOUT=str(watchdog_s),
              PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [path] + extra + ["-n", "2", sys.executable, "-m", "tests.dist.worker", mode,
-                            str(out)] + list(args)
+    cmd = [path] + extra + ["-n", "2", sys.executable, "-m", module] + [str(a) for a in argv]
     t0 = time.time()
     p = subprocess.Popen(cmd, cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, start_new_session=True)
@@ -60,7 +64,7 @@ def launch(mode, out, *args, timeout=120, watchdog_s=SLOW_S):
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         _, err = p.communicate()
-        pytest.fail("mpiexec %s did not end within %d s:\n%s" % (mode, timeout, err[-3000:]))
+        pytest.fail("mpiexec %s did not end within %d s:\n%s" % (module, timeout, err[-3000:]))
     return p.returncode, err, time.time() - t0
 
 
@@ -138,6 +142,48 @@ def test_sharded_top9_validation_and_occlusion_equal_one_process_exactly(tmp_pat
                                           err_msg=key)
         # ties at 0 (dead units) are broken as one pass breaks them: the earlier image first
         assert (r["single/top/relu3/values"] == 0).any()
+
+
+def test_visualize_on_2_ranks_writes_the_report_of_one_process(tmp_path):
+    """``mpiexec -n 2 python -m zfcore.visualize``: the top-9 scan and the occlusion sweeps are
+    split over the ranks; the folder rank 0 writes must be the one-process folder (the same
+    files, the same scores, the same figures pixel for pixel), and nothing else is written."""
+    import matplotlib.image
+
+    from zfcore.checkpoint import save_checkpoint
+    from zfcore.data import open_dataset
+    ds = open_dataset("synthetic", "train", size=32, n=24)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_checkpoint(str(run / "checkpoint.h5"), tiny_zfnet(12), None, ds.mean, ds.class_names,
+                    {"epoch": 1, "data": "synthetic", "seed": 0,
+                     "data_args": {"size": 32, "n": 24}})
+    argv = [run, "--what", "top9,occlusion,scores", "--n-images", "24", "--maps", "4",
+            "--n-score", "3", "--device", "cpu"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    one = subprocess.run([sys.executable, "-m", "zfcore.visualize"] + [str(a) for a in argv]
+                         + ["--out", str(tmp_path / "one")], capture_output=True, text=True,
+                         cwd=ROOT, env=env, timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    rc, err, _ = launch_module("zfcore.visualize", argv + ["--out", tmp_path / "two"], timeout=300)
+    assert rc == 0, err[-3000:]
+
+    def files(d):
+        return sorted(os.path.relpath(os.path.join(r, f), d) for r, _, fs in os.walk(d)
+                      for f in fs)
+
+    assert files(tmp_path / "two") == files(tmp_path / "one")
+    with open(tmp_path / "one" / "scores.json") as a, open(tmp_path / "two" / "scores.json") as b:
+        assert json.load(a) == json.load(b)
+    with open(tmp_path / "one" / "report.html") as a, open(tmp_path / "two" / "report.html") as b:
+        assert a.read() == b.read()
+    pngs = [f for f in files(tmp_path / "one") if f.endswith(".png")]
+    assert any("top9" in f for f in pngs) and any("occlusion" in f for f in pngs)
+    for f in pngs:
+        np.testing.assert_array_equal(matplotlib.image.imread(str(tmp_path / "one" / f)),
+                                      matplotlib.image.imread(str(tmp_path / "two" / f)),
+                                      err_msg=f)
 
 
 def _died(tmp_path, how):

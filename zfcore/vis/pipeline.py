@@ -4,6 +4,7 @@ import glob
 import json
 import os
 import shutil
+import tempfile
 
 import numpy as np
 
@@ -54,16 +55,33 @@ class Sample:
 
 
 def visualize(net, sample, out_dir, what=WHAT, run_dir=None, n_maps=16, occluder=None, stride=None,
-              n_show=3, n_score=50, seed=0, progress=None, title="zfcore: inside the net"):
+              n_show=3, n_score=50, seed=0, progress=None, title="zfcore: inside the net",
+              comm=None):
     """Run the visualisations in ``what`` (a subset of ``WHAT``) for ``net`` on ``sample`` (a
     ``Sample``); figures go to ``out_dir/figures``, the numbers to ``out_dir/scores.json``, and
     everything to ``out_dir/report.html``. ``run_dir``: the training run's folder, whose
     ``figures/evolution_*.png`` (from ``train --evolution``) are copied. Returns (report path,
     scores dict). ``progress(name)`` is called as each step starts, with its name (one of
-    ``WHAT``), so a progress bar can show the step that is running."""
+    ``WHAT``), so a progress bar can show the step that is running.
+
+    ``comm`` of N > 1 ranks (``zfcore.distributed``): every rank runs every step, the top-9 scan
+    and the occlusion sweeps split over the ranks (``top_activations``, ``occlusion``: the same
+    results as one process, exactly); only rank 0 writes ``out_dir`` (the others draw into a
+    temporary folder they remove) and returns the report's path, the others None."""
     bad = [w for w in what if w not in WHAT]
     if bad:
         raise ValueError("--what: unknown %s (choose from %s)" % (", ".join(bad), ",".join(WHAT)))
+    args = (net, sample, what, run_dir, n_maps, occluder, stride, n_show, n_score, seed, title,
+            comm)
+    if comm is not None and comm.rank != 0:                  # quiet ranks: nothing to keep
+        with tempfile.TemporaryDirectory(prefix="zfcore-rank%d-" % comm.rank) as tmp:
+            _visualize(tmp, None, *args)
+        return None, None
+    return _visualize(out_dir, progress, *args)
+
+
+def _visualize(out_dir, progress, net, sample, what, run_dir, n_maps, occluder, stride, n_show,
+               n_score, seed, title, comm):
     fig_dir = os.path.join(out_dir, "figures")
     os.makedirs(fig_dir, exist_ok=True)
     report = Report(title)
@@ -74,7 +92,7 @@ def visualize(net, sample, out_dir, what=WHAT, run_dir=None, n_maps=16, occluder
     show_idx = _spread_classes(sample.labels, n_show, _correct(net, sample, n_show * 20))
     ctx = dict(net=net, sample=sample, fig_dir=fig_dir, report=report, scores=scores, n_maps=n_maps,
                size=size, stride=stride, show_idx=show_idx, n_score=n_score, seed=seed,
-               run_dir=run_dir)
+               run_dir=run_dir, comm=comm)
     for step in [w for w in WHAT if w in what]:              # the report in the paper's order
         if progress is not None:
             progress(step)
@@ -109,10 +127,10 @@ def _rel(path, fig_dir):
     return os.path.relpath(path, os.path.dirname(fig_dir))
 
 
-def step_top9(net, sample, fig_dir, report, n_maps, seed, **_):
+def step_top9(net, sample, fig_dir, report, n_maps, seed, comm=None, **_):
     report.heading("Top-9 activations and their projections (Fig. 2)")
     layers = conv_blocks(net)
-    tops = top_activations(net, sample.inputs, layers, k=9)
+    tops = top_activations(net, sample.inputs, layers, k=9, comm=comm)
     for layer in layers:
         maps = pick_maps(tops[layer], n_maps, seed)
         if len(maps) == 0:
@@ -185,7 +203,7 @@ def step_filters(net, sample, fig_dir, report, scores, n_maps, seed, **_):
                      else "n/a (no live layer-2 map)"))
 
 
-def step_occlusion(net, sample, fig_dir, report, size, stride, show_idx, **_):
+def step_occlusion(net, sample, fig_dir, report, size, stride, show_idx, comm=None, **_):
     report.heading("Occlusion sensitivity (Fig. 7)")
     layer = top_conv_layer(net)
     x = sample.inputs.x(show_idx)
@@ -195,7 +213,8 @@ def step_occlusion(net, sample, fig_dir, report, size, stride, show_idx, **_):
                       "itself a shape; this one is not)"}
     for k, idx in enumerate(show_idx):
         for fill, what in fills.items():
-            res = occlusion(net, x[k], sample.labels[idx], size, stride, FILLS[fill], layer)
+            res = occlusion(net, x[k], sample.labels[idx], size, stride, FILLS[fill], layer,
+                            comm=comm)
             name = "occlusion_%d.png" % k if fill == "grey" else "occlusion_%d_%s.png" % (k, fill)
             path = occlusion_figure(os.path.join(fig_dir, name), net, x[k], rgb[k],
                                     sample.labels[idx], res, size, stride, sample.class_names,
@@ -233,7 +252,7 @@ def step_correspondence(net, sample, report, scores, seed, **_):
                 % len(groups))
 
 
-def step_scores(net, sample, report, scores, size, stride, n_score, **_):
+def step_scores(net, sample, report, scores, size, stride, n_score, comm=None, **_):
     report.heading("Scores against ground truth (synthetic data)")
     if sample.boxes is None or sample.masks is None:
         report.note("Ground-truth scores need object boxes and masks: use the synthetic data set.")
@@ -241,8 +260,9 @@ def step_scores(net, sample, report, scores, size, stride, n_score, **_):
     n = min(n_score, len(sample))
     idx = np.arange(n)
     x = sample.inputs.x(idx)
-    occ = occlusion_hits(net, x, sample.labels[idx], sample.boxes[idx], size, stride)
-    own = occlusion_hits(net, x, sample.labels[idx], sample.boxes[idx], size, stride, "image")
+    occ = occlusion_hits(net, x, sample.labels[idx], sample.boxes[idx], size, stride, comm=comm)
+    own = occlusion_hits(net, x, sample.labels[idx], sample.boxes[idx], size, stride, "image",
+                         comm=comm)
     proj = projection_in_mask(net, x, sample.masks[idx])
     scores["occlusion_minimum_in_box"] = {"rate": occ["hit_rate"], "chance": occ["chance"],
                                           "n": occ["n"]}

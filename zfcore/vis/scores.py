@@ -31,14 +31,15 @@ def inside(box, points):
             & (points[..., 1] >= x0) & (points[..., 1] < x1))
 
 
-def occlusion_hits(net, x, labels, boxes, size, stride, fill=0.0, layer=None, progress=None):
+def occlusion_hits(net, x, labels, boxes, size, stride, fill=0.0, layer=None, progress=None,
+                   comm=None):
     """Score (a) over images x (N, 3, H, W) with labels (N,) and object boxes (N, 4).
 
     Returns {'hit_rate', 'chance', 'n', 'hits' (N,)}: an image scores 1 when the minimum of its
     'prob' occlusion map lies at a position whose centre is in the box. Where several positions
     share the minimum (within 1e-6 of the map's range, e.g. a saturated or blind net) it scores
     the share of them that are inside: the expected hit of breaking the tie at random, so a flat
-    map scores exactly the chance level.
+    map scores exactly the chance level. ``comm``: the sweeps split over its ranks (``occlusion``).
     """
     layer = layer or top_conv_layer(net)
     centres = occluder_centres(x.shape[2:], size, stride)
@@ -46,7 +47,7 @@ def occlusion_hits(net, x, labels, boxes, size, stride, fill=0.0, layer=None, pr
     for k in range(x.shape[0]):
         # log P ranks the positions as P does, without P's float32 saturation at 1.0 (which
         # would tie every position of a confident net)
-        prob = occlusion(net, x[k], int(labels[k]), size, stride, fill, layer)["logp"]
+        prob = occlusion(net, x[k], int(labels[k]), size, stride, fill, layer, comm=comm)["logp"]
         tied = prob <= prob.min() + 1e-6 * max(prob.max() - prob.min(), 1e-12)
         hits.append(float(inside(boxes[k], centres[tied]).mean()))
         chance.append(float(inside(boxes[k], centres).mean()))

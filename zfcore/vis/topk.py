@@ -68,6 +68,13 @@ def top_activations(net, inputs, layers=None, k=9, batch_size=64, progress=None,
     whole result)."""
     layers = list(layers) if layers is not None else conv_blocks(net)
     tops = {}
+    if comm is not None and comm.size > 1 and net.input_shape is not None:
+        # a rank may get no batch at all (fewer batches than ranks): it still brings its empty
+        # lists to every merge below, so every rank makes the same collective calls
+        shapes = dict(net.shapes())
+        tops = {name: (RunningTopK(shapes[name][0], k, getattr(inputs, "xp", np)),
+                       tuple(shapes[name][1:]))
+                for name in layers}
     for start, x in _batches(inputs, batch_size, comm):
         outs = net.forward(x, keep=layers)
         for name in layers:
