@@ -137,3 +137,26 @@ def test_sgd_step_in_blocks_equals_the_whole_array_update(split_small, monkeypat
     v_want = np.float32(0.9) * v - step
     np.testing.assert_array_equal(v2, v_want)
     np.testing.assert_array_equal(w2, w + v_want)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_splits_passes_on_a_pool_of_its_own(split_small):
+    import os
+    split_small(2, 64, 64)
+    x = normal((64, 50), 12)
+    want = activation.relu_forward(x)                       # the parent's pool is running now
+    pid = os.fork()
+    if pid == 0:                                            # the child: the same pass again
+        ok = np.array_equal(activation.relu_forward(x), want)
+        os._exit(0 if ok else 1)
+    deadline = time.time() + 60
+    while True:                                             # a child that hangs is a failure
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.time() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child did not finish its pass within 60 s")
+        time.sleep(0.05)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

@@ -70,6 +70,17 @@ def set_threads(n):
         _threads = n
 
 
+def _forget_pool():
+    """In a forked child: the parent's pool threads did not come along, so start a new pool
+    when one is needed (its lock may have been held at the fork, too)."""
+    global _pool, _lock
+    _pool, _lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _get_pool():
     global _pool
     with _lock:
