@@ -7,8 +7,9 @@ For each config of ``bench/cpu_step.py`` (``zfnet``: batch 8, 3x224x224; ``small
 as in cpu_step.py), runs ``--steps`` training steps (forward, softmax cross-entropy, backward,
 SGD with momentum) and reports its peak resident set (``ru_maxrss``) and the peak minus what
 the process held (``VmRSS``) once the model was built and the batch made: the step's own memory
-(activations, columns, gradients, velocities, temporaries). Correctness is checked first, in
-the parent: the two sides' first-step losses must agree to 1e-4.
+(activations, columns, gradients, velocities, temporaries). Correctness is checked in the
+parent: each side's eval-mode logits of the first two images, before any step (no dropout, so
+the same function on the same weights), must agree to 1e-4 of their largest magnitude.
 
 Peak RSS is what the kernel saw: it counts pages touched, not arrays allocated, and a process
 only grows. The peer is imported here only, never inside zfcore.
@@ -19,6 +20,8 @@ import os
 import resource
 import subprocess
 import sys
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
@@ -43,7 +46,7 @@ def rss_now_mb():
 
 
 def child(config, side, steps):
-    """Run in the child process: build, step, print JSON {rss_built, rss_peak, loss}."""
+    """Run in the child process: build, step, print JSON {built, peak, logits}."""
     import numpy as np
 
     from cpu_step import CONFIGS, LR, MOMENTUM, WD
@@ -57,6 +60,7 @@ def child(config, side, steps):
         from zfcore.optim import SGD
         opt = SGD(net, lr=LR, momentum=MOMENTUM, weight_decay=WD, max_filter_rms=None)
         built = rss_now_mb()
+        logits = net.forward(x[:2], train=False)
         for _ in range(steps):
             losses.append(float(net.loss(net.forward(x, train=True), labels)))
             net.backward(input_grad=False)
@@ -74,15 +78,19 @@ def child(config, side, steps):
                                {"params": biases, "weight_decay": 0.0}], lr=LR,
                               momentum=MOMENTUM)
         xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
-        model.train()
         built = rss_now_mb()
+        model.eval()
+        with torch.no_grad():
+            logits = model(xt[:2]).numpy()
+        model.train()
         for _ in range(steps):
             opt.zero_grad(set_to_none=True)
             loss = torch.nn.functional.cross_entropy(model(xt), yt)
             loss.backward()
             opt.step()
             losses.append(float(loss))
-    print(json.dumps({"built": built, "peak": rss_mb(), "loss": losses[0]}))
+    print(json.dumps({"built": built, "peak": rss_mb(), "loss": losses[0],
+                      "logits": np.asarray(logits, np.float64).ravel().tolist()}))
 
 
 def measure(config, side, steps):
@@ -106,9 +114,11 @@ def main():
     rows = []
     for config in args.configs.split(","):
         ours, peer = measure(config, "ours", args.steps), measure(config, "torch", args.steps)
-        agree = abs(ours["loss"] - peer["loss"]) <= 1e-4 * max(1.0, abs(peer["loss"]))
-        print("%s: first-step loss ours %.6f, torch %.6f  %s"
-              % (config, ours["loss"], peer["loss"], "OK" if agree else "MISMATCH"))
+        a, b = (np.asarray(side["logits"]) for side in (ours, peer))
+        err = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+        agree = err <= 1e-4
+        print("%s: eval logits of 2 images, ours vs torch: rel err %.1e (tol 1e-4)  %s"
+              % (config, err, "OK" if agree else "MISMATCH"))
         if not agree:
             raise SystemExit(1)
         rows.append((config, ours, peer))

@@ -141,13 +141,23 @@ def test_sgd_step_in_blocks_equals_the_whole_array_update(split_small, monkeypat
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
 def test_a_forked_child_splits_passes_on_a_pool_of_its_own(split_small):
+    """The parent's pool threads do not survive a fork: the child must start its own, so that
+    its passes still run on 2 threads (and give the parent's result)."""
     import os
     split_small(2, 64, 64)
     x = normal((64, 50), 12)
     want = activation.relu_forward(x)                       # the parent's pool is running now
     pid = os.fork()
-    if pid == 0:                                            # the child: the same pass again
-        ok = np.array_equal(activation.relu_forward(x), want)
+    if pid == 0:                                            # the child: split a pass again
+        threads, lock = set(), threading.Lock()
+
+        def body(lo, hi):
+            time.sleep(0.005)                               # time for the helper to take some
+            with lock:
+                threads.add(threading.get_ident())
+
+        parallel.over(40, body, 40 * 64)
+        ok = len(threads) == 2 and np.array_equal(activation.relu_forward(x), want)
         os._exit(0 if ok else 1)
     deadline = time.time() + 60
     while True:                                             # a child that hangs is a failure

@@ -33,8 +33,6 @@ def relu_backward(dy, x):
 def relu_deconv(r):
     """The deconvnet's rectification (Z&F Sec. 2.1): ``max(r, 0)`` on the signal itself, not
     masked by where the forward pass was positive."""
-    if backend.use_kernels(r):
-        return _relu_gpu("relu_fwd", r)
     return relu_forward(r)
 
 

@@ -13,14 +13,18 @@ from zfcore.backend import xp_of
 from zfcore.layers.base import Layer, register
 
 
-def channel_window_sum(a, size):
-    """``out[:, c] = sum_{|c'-c| <= size//2} a[:, c']`` (clipped at the ends).
+def channel_window_sum(a, size, out=None):
+    """``out[:, c] = sum_{|c'-c| <= size//2} a[:, c']`` (clipped at the ends); into ``out`` (a's
+    shape, not a itself) if given.
 
     One add per neighbour distance o = 1..size//2, from below and from above: each is a shifted
     block of whole (H, W) maps, so it runs at memory speed. (A running sum over channels would
     be one pass, but a strided one, several times slower, and it loses float32 precision.)
     """
-    out = a.copy()
+    if out is None:
+        out = a.copy()
+    else:
+        out[...] = a
     for o in range(1, size // 2 + 1):
         out[:, o:] += a[:, :-o]                                 # channel c - o
         out[:, :-o] += a[:, o:]                                 # channel c + o
@@ -38,7 +42,7 @@ def lrn_forward(a, size=5, alpha=1e-4, beta=0.75, k=2.0):
     def part(lo, hi):
         # d = k + alpha * window_sum(a^2); b = a * d^-beta (in place: no temporary per operation)
         ap, dp, bp = a[lo:hi], d[lo:hi], b[lo:hi]
-        dp[...] = channel_window_sum(ap * ap, size)
+        channel_window_sum(ap * ap, size, out=dp)
         dp *= alpha
         dp += k
         xp.power(dp, -beta, out=bp)
