@@ -2,6 +2,7 @@
 
     python bench/train_real.py [--data DIR] [--epochs 30] [--out bench/out/train_real]
     python bench/train_real.py --data synthetic --epochs 1 --n-train 512 --no-torch   # smoke
+    python bench/train_real.py --resume [--out DIR] [--epochs 30]   # go on with a stopped run
 
 Ours is the command line's run: the net and the settings from ``zfcore.recipe`` for
 ``zfnet_small32`` (He init, inputs scaled by 1/64, no dropout) trained by ``zfcore.trainer.fit``
@@ -16,7 +17,8 @@ order (``zfcore.data.batches`` with the same seed and epoch), with the lr ours h
 The two alternate: ours trains epoch e, then the twin trains its epoch e, so that both are timed
 under the same load. After each epoch both are tested on the test split: top-1 of the centre crop
 and of the 10 crops (Sec. 3: 4 corners, centre, and their mirror images; on 32 x 32 images with
-32 x 32 crops the five places coincide, so the 10 crops are the image and its mirror image).
+32 x 32 crops the five places coincide, so the 10 crops are the image and its mirror image, and
+each side's net sees just those two).
 
 Writes ``OUT/epochs.csv`` (one row per epoch and side) and ``OUT/curves.png`` (both learning
 curves), and prints a table and the bars: |ours - torch| <= 0.5 points of 10-crop test top-1;
@@ -38,7 +40,7 @@ import numpy as np  # noqa: E402
 from zfcore.data import batches, centre_crop, open_dataset, ten_crop  # noqa: E402
 from zfcore.evaluation import evaluate  # noqa: E402
 from zfcore.recipe import recipe  # noqa: E402
-from zfcore.trainer import Callback, fit  # noqa: E402
+from zfcore.trainer import Callback, Trainer  # noqa: E402
 
 SHARED = os.path.join(HERE, "..", "..", "shared", "data")
 CANDIDATES = ["cifar10-jpeg", "cifar-10-batches-py", "fashion-mnist"]
@@ -65,11 +67,11 @@ def torch_update(model, velocity, lr, momentum, wd, max_rms=0.1):
     """The update of zfcore.optim.SGD, in PyTorch."""
     import torch
     with torch.no_grad():
-        for m in model:
+        for i, m in enumerate(model):
             if not hasattr(m, "weight"):
                 continue
             for name, p in (("W", m.weight), ("b", m.bias)):
-                key = (id(m), name)
+                key = "%d.%s" % (i, name)
                 v = velocity.setdefault(key, torch.zeros_like(p))
                 g = p.grad + wd * p if name == "W" else p.grad
                 v.mul_(momentum).sub_(lr * g)
@@ -83,18 +85,22 @@ def torch_update(model, velocity, lr, momentum, wd, max_rms=0.1):
 
 
 def torch_test(model, ds, crop, scale, batch_size=250):
-    """(centre-crop top-1, 10-crop top-1) of the twin: the same crops as ``zfcore.evaluation``,
-    the 10 crops' softmax averaged."""
+    """(centre-crop top-1, 10-crop top-1) of the twin: the same crops as ``zfcore.evaluation``
+    (the distinct ones of the 10, each weighted by how many it stands for)."""
     import torch
     model.eval()
     right = np.zeros(2)
+
+    def probs(x):
+        return torch.softmax(model(torch.from_numpy(x * scale)), dim=1).numpy()
+
     with torch.no_grad():
         for s in range(0, len(ds.labels), batch_size):
             images, y = np.asarray(ds.images[s:s + batch_size]), ds.labels[s:s + batch_size]
-            for k, (x, n) in enumerate(((centre_crop(images, ds.mean, crop), 1),
-                                        (ten_crop(images, ds.mean, crop), 10))):
-                p = torch.softmax(model(torch.from_numpy(x * scale)), dim=1).numpy()
-                right[k] += (p.reshape(len(y), n, -1).mean(1).argmax(1) == y).sum()
+            right[0] += (probs(centre_crop(images, ds.mean, crop)).argmax(1) == y).sum()
+            x, w = ten_crop(images, ds.mean, crop, distinct=True)
+            p = (probs(x).reshape(len(y), len(w), -1) * w[:, None]).sum(1)
+            right[1] += (p.argmax(1) == y).sum()
     return right / len(ds.labels)
 
 
@@ -115,6 +121,13 @@ class Twin:
             first.weight.copy_(torch.from_numpy(np.asarray(net.params()["conv1.W"])))
         self.velocity = {}
 
+    def state(self):
+        return {"model": self.model.state_dict(), "velocity": self.velocity}
+
+    def load(self, state):
+        self.model.load_state_dict(state["model"])
+        self.velocity = dict(state["velocity"])
+
     def epoch(self, train, epoch, lr, hp, seed, crop, scale):
         import torch
         self.model.train()
@@ -126,7 +139,7 @@ class Twin:
             torch_update(self.model, self.velocity, lr, hp["momentum"], hp["weight_decay"],
                          hp["max_filter_rms"])
             seen += len(y)
-            loss_sum += float(loss) * len(y)
+            loss_sum += float(loss.detach()) * len(y)
             right += int((logits.argmax(1).numpy() == y).sum())
         seconds = time.perf_counter() - t
         return dict(train_loss=loss_sum / seen, train_acc=right / seen,
@@ -135,12 +148,34 @@ class Twin:
 
 class SideBySide(Callback):
     """After each epoch of ours: test ours, train and test the twin's same epoch, write a row
-    for each, print both."""
+    for each, print both. ``OUT/side_by_side.pt`` (written whole, then renamed) holds the rows
+    and the twin after its last epoch: with ``resume``, both go on from there."""
 
     def __init__(self, test, crop, scale, twin, train, hp, seed, out):
         self.test, self.crop, self.scale, self.twin = test, crop, scale, twin
         self.train, self.hp, self.seed, self.out = train, hp, seed, out
         self.rows = []
+        self.state_path = os.path.join(out, "side_by_side.pt")
+
+    def resume(self, trainer):
+        """Take the rows and the twin from the state file; if ours got one epoch further (the
+        run stopped after ours' checkpoint and before the twin's epoch), do that epoch's
+        tests and the twin's epoch now, from ours' metrics row."""
+        import torch
+        state = torch.load(self.state_path, weights_only=False)
+        self.rows = state["rows"]
+        if self.twin is not None and state["twin"] is not None:
+            self.twin.load(state["twin"])
+        done = max((r["epoch"] for r in self.rows), default=0)
+        ours = trainer.state["epoch"]
+        if ours == done + 1:
+            with open(os.path.join(self.out, "ours", "metrics.csv")) as f:
+                row = [r for r in csv.DictReader(f) if int(r["epoch"]) == ours][0]
+            self.on_epoch_end(trainer, {k: float(v) if k != "epoch" else int(v)
+                                        for k, v in row.items()})
+        elif ours != done:
+            sys.exit("train_real: %s is at epoch %d but ours at %d: cannot go on"
+                     % (self.state_path, done, ours))
 
     def on_epoch_end(self, trainer, row):
         centre = 1 - evaluate(trainer.net, self.test, self.crop, 250)["top1"]
@@ -164,7 +199,11 @@ class SideBySide(Callback):
                  100 * ten, r["images_per_s"], r["seconds"], r["lr"]), flush=True)
 
     def _write(self):
+        import torch
         from zfcore.atomic import atomic_write
+        with atomic_write(self.state_path, "wb") as f:
+            torch.save({"rows": self.rows,
+                        "twin": self.twin.state() if self.twin is not None else None}, f)
         with atomic_write(os.path.join(self.out, "epochs.csv"), "w", newline="") as f:
             w = csv.DictWriter(f, COLUMNS)
             w.writeheader()
@@ -242,6 +281,8 @@ def main(argv=None):
                     "(default: the CPU count, as NumPy's BLAS)")
     ap.add_argument("--out", default=os.path.join(HERE, "out", "train_real"))
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--resume", action="store_true", help="go on with the run in --out (ours "
+                    "from OUT/ours, the twin and the rows from OUT/side_by_side.pt)")
     args = ap.parse_args(argv)
     data = args.data or find_data()
     if data is None:
@@ -272,10 +313,19 @@ def main(argv=None):
              hp["weight_decay"], hp["patience"],
              " ".join(open("/proc/loadavg").read().split()[:3])), flush=True)
     log = SideBySide(test, crop, scale, twin, train, hp, args.seed, args.out)
-    fit(net, train, val, epochs=args.epochs, batch_size=hp["batch_size"], lr=hp["lr"],
-        momentum=hp["momentum"], weight_decay=hp["weight_decay"],
-        max_filter_rms=hp["max_filter_rms"], patience=hp["patience"], seed=args.seed,
-        callbacks=[log])
+    ours_dir = os.path.join(args.out, "ours")
+    if args.resume:
+        if not os.path.exists(log.state_path):
+            sys.exit("train_real: --resume: no %s" % log.state_path)
+        trainer = Trainer(net, train, val, out_dir=ours_dir, epochs=args.epochs, seed=args.seed,
+                          resume=ours_dir, callbacks=[log])
+        log.resume(trainer)
+    else:
+        trainer = Trainer(net, train, val, out_dir=ours_dir, epochs=args.epochs,
+                          batch_size=hp["batch_size"], lr=hp["lr"], momentum=hp["momentum"],
+                          weight_decay=hp["weight_decay"], max_filter_rms=hp["max_filter_rms"],
+                          patience=hp["patience"], seed=args.seed, callbacks=[log])
+    trainer.fit()
     report(log.rows, data, args.epochs, bar_for(data))
     print("wrote %s and %s" % (os.path.join(args.out, "epochs.csv"),
                                os.path.join(args.out, "curves.png")))

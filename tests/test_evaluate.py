@@ -76,6 +76,32 @@ def test_ten_crop_errors_match_averaging_each_images_crops_by_hand():
     assert 0 < miss5 < miss1 < 23      # a test that could fail: the two errors differ
 
 
+def test_ten_crops_of_an_image_as_large_as_the_crop_are_two_passes_with_the_ten_crop_average(
+        monkeypatch):
+    """32 x 32 images, 32 x 32 crops: the five places coincide, so the net sees each image and
+    its mirror image only (2 passes an image, not 10), and the probabilities are still the
+    10-crop average taken by hand (10 passes, averaged)."""
+    from zfcore.data import open_dataset, ten_crop
+    from zfcore.evaluation import predict
+    from zfcore.layers.loss import softmax
+    net = tiny_zfnet(12)
+    ds = open_dataset("synthetic", "test", size=32, n=9)
+    by_hand = softmax(net.forward(ten_crop(ds.images, ds.mean, 32), train=False))
+    by_hand = by_hand.reshape(9, 10, -1).mean(axis=1)
+    seen, forward = [], net.forward
+
+    def counting(x, **kw):
+        seen.append(len(x))
+        return forward(x, **kw)
+
+    monkeypatch.setattr(net, "forward", counting)
+    got = predict(net, ds, 32, batch_size=8, ten_crops=True)
+    assert sum(seen) == 9 * 2 and max(seen) <= 8
+    np.testing.assert_allclose(got, by_hand, rtol=1e-5, atol=1e-7)
+    assert np.abs(by_hand - softmax(forward(ten_crop(ds.images, ds.mean, 32)[::10],
+                                            train=False))).max() > 1e-4   # mirrors do matter
+
+
 def test_the_net_never_sees_more_than_a_batch(monkeypatch):
     """Peak memory is one batch: the 10-crop test feeds batch_size crops, not 10 x batch_size
     (the 2,000-image evaluation held 3.3 GB), and the probabilities are not kept."""

@@ -125,6 +125,38 @@ def test_conv_passes_split_equal_whole(split_small, s, p):
     assert_same(*twice(split_small, lambda: conv.conv_backward_data(dy, W, x.shape, s, p)))
 
 
+@pytest.mark.parametrize("s,p", [(1, 1), (2, 1), (1, 0), (3, 2)])
+def test_conv_in_image_blocks_equals_the_whole_batch_pass(split_small, monkeypatch, s, p):
+    """The NumPy layer's path (columns, product, output write and both gradients block by block
+    of images, BLAS on one thread per block) against the whole-batch functions; and the blocks'
+    dW and db are the same numbers on 1 and on 3 threads (added in block order, not in the order
+    the blocks finish)."""
+    x, W, b = normal((7, 5, 10, 9), 9), normal((4, 5, 3, 3), 10), normal((4,), 11)
+    y, cols = conv.conv_forward(x, W, b, s, p, relu=True)
+    dy = normal(y.shape, 12)
+    rows = conv.conv_dy_rows(dy, x.shape, 3, s, p, mask=y)
+    dW, db = conv.conv_backward_params(dy * (y > 0), cols, W.shape, rows)
+    dx = conv.conv_backward_data(dy * (y > 0), W, x.shape, s, p, rows)
+
+    def blocks(threads):
+        split_small(threads, 64, 64)                  # 7 blocks of one image each
+        return (conv.conv_forward_blocks(x, W, b, s, p, relu=True),
+                *conv.conv_backward_blocks(x, dy, W, s, p, mask=y))
+
+    made = []
+    real = conv._block_columns
+    monkeypatch.setattr(conv, "_block_columns",
+                        lambda xb, *a: made.append(len(xb)) or real(xb, *a))
+    one, three = blocks(1), blocks(3)
+    assert made == [1] * 28                           # forward and backward, on 1 and 3 threads
+    assert_same(one, three)
+    for got, want in zip(three, (y, dx, dW, db)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    no_dx, dW2, _ = conv.conv_backward_blocks(x, dy, W, s, p, mask=y, need_dx=False)
+    assert no_dx is None
+    np.testing.assert_array_equal(dW2, three[2])
+
+
 def test_sgd_step_in_blocks_equals_the_whole_array_update(split_small, monkeypatch):
     import zfcore.optim as optim
     monkeypatch.setattr(optim, "SGD_BLOCK", 7)

@@ -3,8 +3,10 @@ the 4 corners and the centre, and their horizontal flips, softmax outputs averag
 library the trainer and ``python -m zfcore.evaluate`` call.
 
 Memory is bounded by one batch, not by the dataset: ``evaluate`` keeps only per-batch counts,
-and the 10-crop test feeds the net ``batch_size`` crops at a time (``batch_size // 10`` images),
-never ``10 * batch_size``.
+and the 10-crop test feeds the net at most ``batch_size`` crops at a time, never
+``10 * batch_size``. It feeds only the distinct ones among the 10: on images as large as the crop
+the five places coincide, and each image goes through the net twice (itself and its mirror
+image), its two outputs weighted 5/10 each.
 
 With a communicator of N > 1 ranks (``comm``, ``zfcore.distributed``) each rank takes one
 contiguous block of the batches (the same batches a single process makes, so every image's
@@ -30,23 +32,35 @@ def topk_errors(probs, labels, ks=(1, 5)):
     return {k: float(m) / n if n else 0.0 for k, m in topk_misses(probs, labels, ks).items()}
 
 
+def ten_crop_probs(net, images, mean, crop, device="numpy"):
+    """The 10-crop softmax average (Z&F Sec. 3) of images (b, H, W, 3): the net sees each
+    distinct crop once (``ten_crop(distinct=True)``: 2 passes an image, not 10, where the crop is
+    the whole image) and the average weighs it by how many of the 10 it is."""
+    from zfcore.data import ten_crop
+    x, weights = ten_crop(images, mean, crop, distinct=True)
+    p = to_numpy(softmax(net.forward(to_device(x, device), train=False)))
+    return (p.reshape(len(images), len(weights), -1) * weights[:, None]).sum(axis=1)
+
+
 def batch_probs(net, ds, crop, batch_size=128, ten_crops=False, device="numpy", comm=None):
     """Yield (probs (b, C), labels (b,)) over the dataset in order, one batch at a time: softmax
     of the centre crop, or the average of the 10 crops' softmax. ``batch_size`` is the number of
-    crops per forward pass (with ``ten_crops``, ``max(1, batch_size // 10)`` images). With
-    ``comm`` of N > 1 ranks: this rank's block of the batches only."""
-    from zfcore.data import batches, centre_crop, take, ten_crop
+    crops per forward pass (with ``ten_crops``, ``max(1, batch_size // m)`` images, m the number
+    of distinct crops of the 10). With ``comm`` of N > 1 ranks: this rank's block of the batches
+    only."""
+    from zfcore.data import batches, centre_crop, take
+    from zfcore.data.crops import ten_crop_views
+    h, w = ds.images.shape[1:3]
+    per = max(1, batch_size // len(ten_crop_views(h, w, crop, distinct=True)[0]))
     if comm is not None and comm.size > 1:
-        per = max(1, batch_size // 10) if ten_crops else batch_size
+        per = per if ten_crops else batch_size
         n = len(ds.labels)
         mine = shard_slice(-(-n // per), comm.rank, comm.size)
         for start in range(mine.start * per, min(mine.stop * per, n), per):
             idx = np.arange(start, min(start + per, n))
             images = take(ds.images, idx)
             if ten_crops:
-                p = to_numpy(softmax(net.forward(to_device(ten_crop(images, ds.mean, crop),
-                                                           device), train=False)))
-                p = p.reshape(len(idx), 10, -1).mean(axis=1)
+                p = ten_crop_probs(net, images, ds.mean, crop, device)
             else:
                 x = np.ascontiguousarray(centre_crop(images, ds.mean, crop))
                 p = to_numpy(softmax(net.forward(to_device(x, device), train=False)))
@@ -56,12 +70,11 @@ def batch_probs(net, ds, crop, batch_size=128, ten_crops=False, device="numpy", 
         for x, y in batches(ds, batch_size, crop, train=False):
             yield to_numpy(softmax(net.forward(to_device(x, device), train=False))), y
         return
-    n, per = len(ds.labels), max(1, batch_size // 10)
+    n = len(ds.labels)
     for start in range(0, n, per):
         stop = min(start + per, n)
-        x = ten_crop(np.asarray(ds.images[start:stop]), ds.mean, crop)  # (b*10, 3, crop, crop)
-        p = to_numpy(softmax(net.forward(to_device(x, device), train=False)))
-        yield p.reshape(stop - start, 10, -1).mean(axis=1), np.asarray(ds.labels[start:stop])
+        yield (ten_crop_probs(net, np.asarray(ds.images[start:stop]), ds.mean, crop, device),
+               np.asarray(ds.labels[start:stop]))
 
 
 def predict(net, ds, crop, batch_size=128, ten_crops=False, device="numpy", comm=None):

@@ -16,11 +16,16 @@ own slice, so the result is bit for bit the serial one. The pieces stay on the c
 when there is one thread, when ``work`` is too small to gain (waking a thread costs ~50-100 us),
 off NumPy, and inside a piece (no nesting).
 
+A body that calls BLAS (the convolutions' blocks: columns, product, output write) passes
+``products=True``: while its pieces run on several threads, BLAS runs on one thread in each
+(``threadpoolctl``), so the products share the cores instead of fighting over them.
+
 The thread count: ``set_threads(n)``, else ``ZFCORE_THREADS``, else the BLAS pool's setting
 (``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS``), else the CPUs this
 process may run on: the same cores as BLAS, never more.
 """
 import concurrent.futures
+import contextlib
 import itertools
 import os
 import threading
@@ -81,6 +86,24 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
+_blas = None
+
+
+def _blas_on_one_thread():
+    """A context in which BLAS runs each product on the calling thread only (``threadpoolctl``;
+    a no-op where it, or a BLAS it knows, is absent)."""
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas = ThreadpoolController()
+        except ImportError:
+            _blas = False
+    if not _blas:
+        return contextlib.nullcontext()
+    return _blas.limit(limits=1, user_api="blas")
+
+
 def _get_pool():
     global _pool
     with _lock:
@@ -114,10 +137,11 @@ def split(n, work):
     return pieces, max(1, min(threads(), pieces, int(work) // MIN_WORK))
 
 
-def over(n, body, work, like=None):
+def over(n, body, work, like=None, products=False):
     """Call ``body(lo, hi)`` on contiguous pieces covering ``range(n)``, on several threads when
     it pays (see the module docstring); ``like``: an array of the pass, to stay whole and serial
-    off NumPy."""
+    off NumPy; ``products``: the body calls BLAS, which then runs on one thread in each piece
+    while the pieces run on several."""
     if like is not None and not isinstance(like, np.ndarray):
         body(0, n)
         return
@@ -127,6 +151,14 @@ def over(n, body, work, like=None):
         return
     bounds = [n * i // pieces for i in range(pieces + 1)]
     counter = itertools.count()
+    if k == 1:
+        _take_pieces(body, bounds, counter)
+        return
+    with _blas_on_one_thread() if products else contextlib.nullcontext():
+        _run_on_threads(body, bounds, counter, k)
+
+
+def _run_on_threads(body, bounds, counter, k):
     futures = [_get_pool().submit(_take_pieces, body, bounds, counter) for _ in range(k - 1)]
     try:
         _take_pieces(body, bounds, counter)

@@ -62,25 +62,42 @@ def ten_crop_positions(h, w, crop):
             ((h - crop) // 2, (w - crop) // 2)]
 
 
-def ten_crop(images, mean, crop):
+def ten_crop_views(h, w, crop, distinct=False):
+    """The 10 crops as (y, x, flipped) in ``ten_crop``'s order, and each one's weight in the
+    average (1/10); with ``distinct``, only the distinct ones, each weighted by how many of the
+    10 it stands for, over 10."""
+    views = [(y, x, f) for f in (False, True) for y, x in ten_crop_positions(h, w, crop)]
+    if not distinct:
+        return views, np.full(10, 0.1)
+    kinds = list(dict.fromkeys(views))
+    return kinds, np.array([views.count(v) / 10 for v in kinds])
+
+
+def ten_crop(images, mean, crop, distinct=False):
     """Z&F Sec. 3 (after Krizhevsky et al.): the 4 corner crops and the centre crop of each image,
     and the same five mirrored left-right.
 
     images (B, H, W, 3) uint8, mean (H, W, 3) -> (B * 10, 3, crop, crop) float32, grouped by
     image: rows 10*b .. 10*b + 9 are image b's crops in the order of ``ten_crop_positions``,
     then those five flipped. Average a net's outputs with ``.reshape(B, 10, -1).mean(1)``.
+
+    With ``distinct``: ``(crops (B * m, 3, crop, crop), weights (m,))``, only the m distinct
+    crops of the 10 (where the crop is as large as the image, the five places are one, and
+    m = 2), each weighted by how many of the 10 it stands for over 10: the 10-crop average is
+    ``(out.reshape(B, m, -1) * weights[:, None]).sum(1)``, for m/10 of the forward passes.
     """
     _check(images, crop)
     b, h, w = images.shape[:3]
-    pos = ten_crop_positions(h, w, crop)
-    ys = np.tile([p[0] for p in pos] * 2, b)                       # (B*10,)
-    xs = np.tile([p[1] for p in pos] * 2, b)
-    flips = np.tile([False] * 5 + [True] * 5, b)
+    views, weights = ten_crop_views(h, w, crop, distinct)
+    m = len(views)
+    ys = np.tile([v[0] for v in views], b)                            # (B*m,)
+    xs = np.tile([v[1] for v in views], b)
+    flips = np.tile([v[2] for v in views], b)
     x = _centred(images, mean)
     windows = sliding_window_view(x, (crop, crop), axis=(1, 2))
-    out = windows[np.repeat(np.arange(b), 10), ys, xs]               # (B*10, 3, c, c)
+    out = windows[np.repeat(np.arange(b), m), ys, xs]                 # (B*m, 3, c, c)
     out[flips] = out[flips][..., ::-1]
-    return out
+    return (out, weights) if distinct else out
 
 
 def random_crop_flip(images, mean, crop, rng, pad=0):

@@ -63,13 +63,17 @@ def reuse(buf, shape, dtype):
 _scratch = threading.local()
 
 
-def scratch(shape, dtype):
-    """A (shape, dtype) view of this thread's scratch buffer (grown to the largest request): for
-    a temporary that is dead before the next request, like the data gradient's columns."""
+def scratch(shape, dtype, slot="dcols"):
+    """A (shape, dtype) view of this thread's scratch buffer named ``slot`` (grown to the largest
+    request): for a temporary that is dead before the next request of that slot, like the data
+    gradient's columns, or one image block's columns."""
     size = int(np.prod(shape))
-    buf = getattr(_scratch, "buf", None)
+    bufs = getattr(_scratch, "bufs", None)
+    if bufs is None:
+        bufs = _scratch.bufs = {}
+    buf = bufs.get(slot)
     if buf is None or buf.dtype != dtype or buf.size < size:
-        buf = _scratch.buf = np.empty(size, dtype=dtype)
+        buf = bufs[slot] = np.empty(size, dtype=dtype)
     return buf[:size].reshape(shape)
 
 
@@ -99,16 +103,17 @@ def im2col(x, k, s, p, out=None):
     return cols.reshape(c * k * k, n * ho * wo)
 
 
-def col2im(cols, x_shape, k, s, p):
+def col2im(cols, x_shape, k, s, p, out=None):
     """The adjoint of ``im2col``: fold columns (C*k*k, N*Ho*Wo) back into (N, C, H, W), adding
-    the values that overlapping windows share. Channels are split over the cores."""
+    the values that overlapping windows share (into ``out`` if given). Channels are split over
+    the cores."""
     if backend.use_kernels(cols):
         return _col2im_gpu(cols, x_shape, k, s, p)
     xp = xp_of(cols)
     n, c, h, w = x_shape
     ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
     cols = cols.reshape(c, k, k, n, ho, wo)
-    x = xp.empty((n, c, h, w), dtype=cols.dtype)
+    x = xp.empty((n, c, h, w), dtype=cols.dtype) if out is None else out
 
     def part(lo, hi):
         phases = [[xp.zeros((hi - lo, n, len(range(a, h + 2 * p, s)), len(range(b, w + 2 * p, s))),
@@ -184,14 +189,15 @@ def im2col_wide(x, k, p, out=None):
     return cols.reshape(c * k * k, n * ho * wp)
 
 
-def col2im_wide(cols, x_shape, k, p):
+def col2im_wide(cols, x_shape, k, p, out=None):
     """The adjoint of ``im2col_wide`` on columns whose extra entries (q >= Wo) are zero: fold
-    (C*k*k, N*Ho*Wp) back into (N, C, H, W), offsets added in the order ``col2im`` adds them."""
+    (C*k*k, N*Ho*Wp) back into (N, C, H, W) (into ``out`` if given), offsets added in the order
+    ``col2im`` adds them."""
     xp = xp_of(cols)
     n, c, h, w = x_shape
     hp, wp, ho, plane, tail = wide_geometry(h, w, k, p)
     cols = cols.reshape(c, k, k, n, ho * wp)
-    x = xp.empty((n, c, h, w), dtype=cols.dtype)
+    x = xp.empty((n, c, h, w), dtype=cols.dtype) if out is None else out
 
     def part(lo, hi):
         planes = xp.zeros((hi - lo, n * plane + tail), dtype=cols.dtype)
@@ -212,7 +218,7 @@ def _wide(x, s):
     return s == 1 and not backend.use_kernels(x)
 
 
-def conv_forward(x, W, b, s=1, p=0, relu=False, cols_out=None):
+def conv_forward(x, W, b, s=1, p=0, relu=False):
     """``y[n, o] = sum_c x[n, c] * W[o, c] + b[o]`` (cross-correlation, as every framework);
     with ``relu``, ``max(y, 0)`` (the ReLU that follows most convs, fused on the GPU into the
     pass that adds the bias and writes NCHW).
@@ -224,24 +230,24 @@ def conv_forward(x, W, b, s=1, p=0, relu=False, cols_out=None):
     c_out, _, k, _ = W.shape
     ho, wo = conv_output_size(x.shape[2], k, s, p), conv_output_size(x.shape[3], k, s, p)
     if _wide(x, s):
-        cols = im2col_wide(x, k, p, cols_out)      # (C*k*k, N*Ho*Wp)
+        cols = im2col_wide(x, k, p)                 # (C*k*k, N*Ho*Wp)
         return bias_nchw(W.reshape(c_out, -1) @ cols, b, n, ho, wo, relu), cols
-    cols = im2col(x, k, s, p, cols_out)             # (C*k*k, N*Ho*Wo)
+    cols = im2col(x, k, s, p)                   # (C*k*k, N*Ho*Wo)
     y = W.reshape(c_out, -1) @ cols                             # (C_out, N*Ho*Wo)
     if backend.use_kernels(y):
         return _bias_nchw_gpu(y, b, n, ho, wo, relu), cols
     return bias_nchw(y, b, n, ho, wo, relu), cols
 
 
-def bias_nchw(rows, b, n, ho, wo, relu=False):
+def bias_nchw(rows, b, n, ho, wo, relu=False, out=None):
     """The product's rows (C_out, N*Ho*Wo), or wide ones (C_out, N*Ho*Wp) whose extra columns
-    are dropped, + b, written as the contiguous (N, C_out, Ho, Wo) result in one pass (and
-    rectified, with ``relu``); images split over the cores."""
+    are dropped, + b, written as the contiguous (N, C_out, Ho, Wo) result (into ``out`` if
+    given) in one pass (and rectified, with ``relu``); images split over the cores."""
     xp = xp_of(rows)
     c_out = rows.shape[0]
     width = rows.shape[1] // (n * ho)
     src = rows.reshape(c_out, n, ho, width)[:, :, :, :wo].transpose(1, 0, 2, 3)  # a view
-    y = xp.empty((n, c_out, ho, wo), dtype=rows.dtype)
+    y = xp.empty((n, c_out, ho, wo), dtype=rows.dtype) if out is None else out
     bias = b.reshape(1, c_out, 1, 1)
 
     def part(lo, hi):
@@ -253,12 +259,12 @@ def bias_nchw(rows, b, n, ho, wo, relu=False):
     return y
 
 
-def dy_rows(dy, width=None, mask=None):
+def dy_rows(dy, width=None, mask=None, out=None):
     """dy (N, C_out, Ho, Wo) as the (C_out, N*Ho*Wo) matrix both backward products take (a
     transposed copy: make it once per backward and pass it to both as ``rows``); with ``width``
     (the padded Wp of a stride-1 conv), the wide (C_out, N*Ho*Wp) matrix, zero past Wo. With
     ``mask`` (dy's shape), ``dy * (mask > 0)`` in the same pass: the backward of the ReLU that
-    followed the conv (its output as the mask)."""
+    followed the conv (its output as the mask). ``out``: a (C_out, N*Ho*width) buffer to fill."""
     if mask is not None and (backend.use_kernels(dy) or mask.shape != dy.shape):
         dy, mask = dy * (mask > 0), None
     if backend.use_kernels(dy):
@@ -266,7 +272,7 @@ def dy_rows(dy, width=None, mask=None):
     xp = xp_of(dy)
     n, c_out, ho, wo = dy.shape
     width = wo if width is None else width
-    rows = xp.empty((c_out, n * ho * width), dtype=dy.dtype)
+    rows = xp.empty((c_out, n * ho * width), dtype=dy.dtype) if out is None else out
     src = dy.transpose(1, 0, 2, 3)                              # (C_out, N, Ho, Wo), a view
     keep = None if mask is None else mask.transpose(1, 0, 2, 3)
     dst = rows.reshape(c_out, n, ho, width)
@@ -325,6 +331,84 @@ def conv_dy_rows(dy, x_shape, k, s, p, mask=None):
                    mask)
 
 
+# -- NumPy: the batch in image blocks that stay in cache ---------------------------------------
+# The whole-batch columns of a layer are tens of MB, so each op of the pass streams through
+# memory. Cut into blocks of ~``parallel.PIECE`` column entries (about one core's L2), a block's
+# columns, product and NCHW write stay in cache, and the blocks run on every core, each product
+# on one BLAS thread (``parallel.over(products=True)``); the same scheme as PyTorch's CPU conv.
+# No columns are kept for backward: each block makes its own again from the kept input.
+
+def _block_geometry(x_shape, k, s, p):
+    """(C*k*k, the columns of one image, Ho, Wo, the rows' width: Wp when wide, else Wo)."""
+    _, c, h, w = x_shape
+    ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
+    width = wide_geometry(h, w, k, p)[1] if s == 1 else wo
+    return c * k * k, ho * width, ho, wo, width
+
+
+def _block_columns(x, k, s, p, slot):
+    """The columns of a block of images in this thread's scratch ``slot``: wide for stride 1."""
+    kk, per, _, _, _ = _block_geometry(x.shape, k, s, p)
+    buf = scratch((kk, len(x) * per), x.dtype, slot)
+    return im2col_wide(x, k, p, buf) if s == 1 else im2col(x, k, s, p, buf)
+
+
+def conv_forward_blocks(x, W, b, s=1, p=0, relu=False):
+    """``conv_forward`` on NumPy arrays, block by block of images (above): each block's columns,
+    its product ``W @ cols`` and the biased (and, with ``relu``, rectified) NCHW write. Returns
+    y only: backward makes the columns again."""
+    n = x.shape[0]
+    c_out, _, k, _ = W.shape
+    kk, per, ho, wo, _ = _block_geometry(x.shape, k, s, p)
+    dtype = np.result_type(x, W, b)
+    y = np.empty((n, c_out, ho, wo), dtype=dtype)
+    W2 = W.reshape(c_out, -1)
+
+    def block(lo, hi):
+        cols = _block_columns(x[lo:hi], k, s, p, "cols")
+        rows = np.matmul(W2, cols, out=scratch((c_out, cols.shape[1]), dtype, "rows"))
+        bias_nchw(rows, b, hi - lo, ho, wo, relu, out=y[lo:hi])
+
+    parallel.over(n, block, n * kk * per, like=x, products=True)
+    return y
+
+
+def conv_backward_blocks(x, dy, W, s=1, p=0, mask=None, need_dx=True):
+    """(dx or None, dW, db) of a convolution on NumPy arrays, block by block of images: each
+    block's dy rows (times ``mask > 0``: the fused ReLU's backward, as in ``dy_rows``), its
+    columns made again from x, its share of dW and db, and its data gradient folded into dx.
+    The blocks' shares of dW and db are added in block order, so the sums are the same numbers
+    on any number of threads."""
+    n = x.shape[0]
+    c_out, _, k, _ = W.shape
+    kk, per, _, _, width = _block_geometry(x.shape, k, s, p)
+    dtype = np.result_type(dy, W)
+    dx = np.empty(x.shape, dtype=dtype) if need_dx else None
+    Wt = np.ascontiguousarray(W.reshape(c_out, -1).T)
+    shares = {}
+
+    def block(lo, hi):
+        m = hi - lo
+        rows = dy_rows(dy[lo:hi], width, None if mask is None else mask[lo:hi],
+                       out=scratch((c_out, m * per), dy.dtype, "rows"))
+        cols = _block_columns(x[lo:hi], k, s, p, "cols")
+        shares[lo] = (cols @ rows.T, rows.sum(axis=1))          # (C*k*k, C_out), (C_out,)
+        if need_dx:
+            dcols = np.matmul(Wt, rows, out=scratch((kk, m * per), dtype, "dcols"))
+            if s == 1:
+                col2im_wide(dcols, (m,) + x.shape[1:], k, p, out=dx[lo:hi])
+            else:
+                col2im(dcols, (m,) + x.shape[1:], k, s, p, out=dx[lo:hi])
+
+    parallel.over(n, block, n * kk * per, like=x, products=True)
+    order = sorted(shares)
+    dWt, db = shares[order[0]][0].copy(), shares[order[0]][1].copy()
+    for lo in order[1:]:
+        dWt += shares[lo][0]
+        db += shares[lo][1]
+    return dx, np.ascontiguousarray(dWt.T).reshape(W.shape), db
+
+
 @register("conv")
 class Conv2D(Layer):
     """2-D convolution (Z&F Sec. 2); ``deconv`` is the transposed convolution of Sec. 2.1.
@@ -361,21 +445,28 @@ class Conv2D(Layer):
         return nxt.kind == "relu"
 
     def forward(self, x, train=False, then=None):
-        # the columns go into the last forward's buffer: its cache is replaced now anyway
-        old = self.cache[1] if self.cache is not None else None
+        """On NumPy, block by block of images (``conv_forward_blocks``), keeping x; with the GPU
+        kernels (or their emulator), in one product over the batch, keeping the columns."""
+        W, b, relu = self.params["W"], self.params["b"], then is not None
+        if isinstance(x, np.ndarray) and not backend.use_kernels(x):
+            self.cache = (x.shape, x, None)
+            return conv_forward_blocks(x, W, b, self.stride, self.pad, relu)
         self.cache = None
-        y, cols = conv_forward(x, self.params["W"], self.params["b"], self.stride, self.pad,
-                               relu=then is not None, cols_out=old)
-        self.cache = (x.shape, cols)
+        y, cols = conv_forward(x, W, b, self.stride, self.pad, relu=relu)
+        self.cache = (x.shape, None, cols)
         return y
 
     def backward(self, dy, need_dx=True, then=None):
         """Fills grads; returns dL/dx, or None with ``need_dx=False`` (the first layer of a
         training step has no use for it, and it costs a product and a col2im). ``then``: the
         ReLU after the conv (``fuses``), whose backward is done in the copy of dy into rows."""
-        x_shape, cols = self.cache
+        x_shape, x, cols = self.cache
         W = self.params["W"]
         mask = then.cache if then is not None else None          # the ReLU's output
+        if cols is None:
+            dx, self.grads["W"], self.grads["b"] = conv_backward_blocks(
+                x, dy, W, self.stride, self.pad, mask, need_dx)
+            return dx
         rows = conv_dy_rows(dy, x_shape, self.k, self.stride, self.pad, mask)  # once for both
         self.grads["W"], self.grads["b"] = conv_backward_params(dy, cols, W.shape, rows)
         if not need_dx:
@@ -383,7 +474,7 @@ class Conv2D(Layer):
         return conv_backward_data(dy, W, x_shape, self.stride, self.pad, rows)
 
     def deconv(self, r):
-        x_shape, _ = self.cache
+        x_shape = self.cache[0]
         return conv_backward_data(r, self.params["W"], (r.shape[0],) + tuple(x_shape[1:]),
                                   self.stride, self.pad)
 
