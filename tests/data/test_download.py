@@ -266,6 +266,28 @@ def test_ctrl_c_mid_download_keeps_nothing(tmp_path, root, server, monkeypatch):
     assert os.listdir(root) == []
 
 
+def test_a_killed_downloads_staging_folder_goes_at_the_next_download(
+        tmp_path, root, server, monkeypatch, capsys):
+    """A download killed with SIGKILL leaves its staging folder; the next download of that
+    dataset removes it, and leaves alone the one of a process still running."""
+    import subprocess
+    import sys
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    os.makedirs(root)
+    dead = root / (download._staging_prefix("cifar10", gone.pid) + "abc")
+    live = root / (download._staging_prefix("cifar10", os.getpid()) + "def")
+    for folder in (dead, live):
+        os.makedirs(folder / "downloads")
+        (folder / "downloads" / "cifar-10-python.tar.gz").write_bytes(b"half")
+    archive = cifar_archive(tmp_path)
+    point_at(monkeypatch, "cifar10", server,
+             {"cifar-10-python.tar.gz": (archive, "ok", archive)})
+    code, out, err = run(["download", "cifar10"], capsys)
+    assert code == 0, err
+    assert sorted(os.listdir(root)) == sorted(["cifar10", live.name])
+
+
 def test_not_downloaded_and_incomplete_folders_say_which_command_fetches_them(root, capsys):
     with pytest.raises(DataError) as e:
         open_dataset("fashion-mnist", "train")

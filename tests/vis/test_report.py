@@ -34,6 +34,37 @@ def write_png(path):
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path)
 
 
+def test_a_report_write_that_fails_leaves_the_last_report_whole(tmp_path, monkeypatch):
+    """The disk fills up while the new page is written: the old page is still there, whole,
+    and no temporary file is left."""
+    import zfcore.atomic as atomic
+    first = Report("first run")
+    first.note("the first run's numbers")
+    path = first.write(str(tmp_path))
+    old = open(path).read()
+
+    class Full:
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic, "open", Full, raising=False)
+    second = Report("second run")
+    second.note("the second run's numbers")
+    with pytest.raises(OSError):
+        second.write(str(tmp_path))
+    assert open(path).read() == old and "first run" in old
+    assert os.listdir(str(tmp_path)) == ["report.html"]
+
+
 def test_report_references_every_png_once(tmp_path):
     out = str(tmp_path)
     for name in ("figures/a.png", "figures/b.png", "figures/sub/c.png", "d.png"):

@@ -22,6 +22,7 @@ import gzip
 import os
 import re
 import shutil
+import socket
 import sys
 import tarfile
 import tempfile
@@ -143,7 +144,8 @@ def download(name, root=None, progress=True, say=print):
     if os.path.lexists(target):
         raise DataError("%s: exists and is not a folder" % target)
     os.makedirs(root, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".%s.partial-" % src.name, dir=root)
+    _remove_stale_staging(root, src.name)
+    staging = tempfile.mkdtemp(prefix=_staging_prefix(src.name, os.getpid()), dir=root)
     try:
         fetched = os.path.join(staging, "downloads" if src.unpack == "tar" else src.name)
         for fname, md5 in src.files:
@@ -164,6 +166,34 @@ def download(name, root=None, progress=True, say=print):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _staging_prefix(name, pid):
+    """``.<name>.partial-<host>-<pid>-``: the staging folder of a download in progress, named
+    after the process that owns it."""
+    return ".%s.partial-%s-%d-" % (name, socket.gethostname(), pid)
+
+
+def _remove_stale_staging(root, name):
+    """Remove the staging folders of downloads of ``name`` whose process is gone (killed with no
+    chance to clean up: SIGKILL, a power cut) on this host; another host's, or a live process's,
+    are left alone."""
+    pattern = re.compile(r"^\.%s\.partial-%s-(\d+)-" % (re.escape(name),
+                                                      re.escape(socket.gethostname())))
+    for entry in os.listdir(root):
+        m = pattern.match(entry)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:            # somebody else's process: alive
+        return True
+    return True
 
 
 def _mirrors(src):

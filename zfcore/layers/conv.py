@@ -53,7 +53,8 @@ def reuse(buf, shape, dtype):
     """``buf`` reshaped to ``shape`` if it is a C-contiguous NumPy array of that size and
     ``dtype``, else a new empty array. Columns of a layer's size (tens of MB: over glibc's 32 MB
     mmap limit) come fresh from the kernel on every allocation, and faulting in fresh pages costs
-    about as much as filling them: a layer hands its last buffer back here."""
+    about as much as filling them: a caller hands a buffer it keeps (a thread's ``scratch``)
+    back here."""
     if (isinstance(buf, np.ndarray) and buf.size == int(np.prod(shape)) and buf.dtype == dtype
             and buf.flags.c_contiguous):
         return buf.reshape(shape)
@@ -335,7 +336,8 @@ def conv_dy_rows(dy, x_shape, k, s, p, mask=None):
 # The whole-batch columns of a layer are tens of MB, so each op of the pass streams through
 # memory. Cut into blocks of ~``parallel.PIECE`` column entries (about one core's L2), a block's
 # columns, product and NCHW write stay in cache, and the blocks run on every core, each product
-# on one BLAS thread (``parallel.over(products=True)``); the same scheme as PyTorch's CPU conv.
+# on one BLAS thread (``parallel.over(products=True)``), as PyTorch's own im2col convolution
+# (slow_conv2d) unfolds and multiplies image by image on each of its threads.
 # No columns are kept for backward: each block makes its own again from the kept input.
 
 def _block_geometry(x_shape, k, s, p):

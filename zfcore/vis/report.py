@@ -3,6 +3,8 @@ import glob
 import html
 import os
 
+from zfcore.atomic import atomic_write
+
 STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}
 figure{margin:1.5em 0}img{max-width:100%;border:1px solid #ccc}figcaption{font-size:.9em;color:#444}
 table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.25em .6em;text-align:right}
@@ -29,8 +31,9 @@ class Report:
         self.items.append(("note", text))
 
     def write(self, out_dir, name="report.html"):
-        """Write ``out_dir/name``; any PNG under ``out_dir`` that no section shows is added at
-        the end, so the page shows every figure there is. Returns the path."""
+        """Write ``out_dir/name`` (whole, then renamed); any PNG under ``out_dir`` that no
+        section shows is added at the end, so the page shows every figure there is. Returns the
+        path."""
         shown = {os.path.normpath(p) for kind, v in self.items if kind == "figure" for p in [v[0]]}
         extra = [os.path.relpath(p, out_dir)
                  for p in sorted(glob.glob(os.path.join(out_dir, "**", "*.png"), recursive=True))]
@@ -57,6 +60,6 @@ class Report:
                 parts.append(v)
         parts.append("</body></html>")
         path = os.path.join(out_dir, name)
-        with open(path, "w") as f:
+        with atomic_write(path, "w") as f:      # a report read mid-write is the old one, whole
             f.write("\n".join(parts))
         return path
