@@ -164,6 +164,30 @@ def test_resume_through_fit_is_exact(tiny, tmp_path):
         fit(rec.build(seed=0), train, val, out_dir=parts, epochs=1)
 
 
+def test_frozen_layers_are_not_backpropagated_and_the_run_is_the_same(tiny, monkeypatch):
+    """Layers 1-7 frozen (the transfer protocol): backward stops at fc8, and the run gives the
+    same weights, bit for bit, as one that backpropagates through every layer."""
+    from zfcore.trainer import Trainer
+    train, val = tiny
+    frozen = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"]
+
+    def run(whole):
+        t = Trainer(recipe("zfnet_small", 12).build(seed=0), train, val, epochs=1,
+                    batch_size=16, seed=0, frozen=frozen)
+        if whole:
+            t.lowest = None
+        else:
+            assert t.lowest == "fc8"
+            monkeypatch.setattr(t.net.layers["fc7"], "backward",
+                                lambda *a, **k: pytest.fail("fc7 was visited"))
+        t.fit()
+        return t.opt
+
+    whole, down_to_fc8 = run(whole=True), run(whole=False)
+    assert_same_run(whole, down_to_fc8)
+    assert np.abs(whole.velocity["fc8.W"]).max() > 0          # fc8 did train
+
+
 def test_a_diverging_run_stops_with_epoch_and_step(tiny, tmp_path):
     train, val = tiny
     log = Log()

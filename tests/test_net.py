@@ -425,6 +425,29 @@ def test_backward_without_the_input_gradient_gives_the_same_weight_gradients():
         np.testing.assert_array_equal(g, full[key], err_msg=key)
 
 
+def test_backward_until_a_layer_gives_its_and_the_higher_grads_and_visits_nothing_below():
+    """``until="conv2"``: conv2 and every layer above it get the full backward's grads, bit for
+    bit; conv1 and the layers between are never called (frozen layers, Z&F Sec. 5.2)."""
+    net = tiny_net(TWO_CONV)
+    x = images()
+    net.loss(net.forward(x), [0, 1])
+    net.backward()
+    full = {k: g.copy() for k, g in net.grads().items()}
+    for name in ("conv1", "relu1", "pool1", "norm1"):
+        net.layers[name].grads.clear()
+        net.layers[name].backward = lambda *a, _n=name, **k: pytest.fail(_n + " was visited")
+    net.loss(net.forward(x), [0, 1])
+    assert net.backward(input_grad=False, until="conv2") is None
+    got = net.grads()
+    assert not any(k.startswith("conv1.") for k in got)
+    higher = [k for k in full if not k.startswith("conv1.")]
+    assert higher and set(got) == set(higher)
+    for key in higher:
+        np.testing.assert_array_equal(got[key], full[key], err_msg=key)
+    with pytest.raises(KeyError, match="conv9"):
+        net.backward(until="conv9")
+
+
 def test_the_readme_net_example_runs_as_written():
     """The README's ZFNet example, exactly as written: what it prints is its comment, and an
     untrained net's loss is near ln(1000) (near-uniform softmax over 1000 classes)."""

@@ -78,19 +78,28 @@ class Net:
     def loss(self, logits, labels):
         return self.head.forward(logits, labels)
 
-    def backward(self, dlogits=None, input_grad=True):
+    def backward(self, dlogits=None, input_grad=True, until=None):
         """Backpropagate from the head (or from ``dlogits``); fills every layer's grads; returns
-        dL/dx, or None with ``input_grad=False`` where the first layer can skip it (training)."""
+        dL/dx, or None with ``input_grad=False`` where the first layer can skip it (training).
+
+        ``until``: the lowest layer to go down to (training with the layers below it frozen, Z&F
+        Sec. 5.2): it fills its grads but computes no dL/dx, and the layers below it are not
+        visited (their grads stay as they were); returns None."""
         d = self.head.backward() if dlogits is None else dlogits
         layers = list(self.layers.values())
+        lowest = 0
+        if until is not None:
+            if until not in self.layers:
+                raise KeyError("no layer named %r (layers: %s)" % (until, ", ".join(self.layers)))
+            lowest, input_grad = list(self.layers).index(until), False
         i = len(layers) - 1
-        while i >= 0:
-            layer, need = layers[i], input_grad or i > 0
-            if i > 0 and layers[i - 1].fuses(layer):    # a conv and its ReLU: one pass down
+        while i >= lowest:
+            layer = layers[i]
+            if i > lowest and layers[i - 1].fuses(layer):    # a conv and its ReLU: one pass down
                 i -= 1
-                d = layers[i].backward(d, need_dx=input_grad or i > 0, then=layer)
+                d = layers[i].backward(d, need_dx=input_grad or i > lowest, then=layer)
             else:
-                d = layer.backward(d, need_dx=need)
+                d = layer.backward(d, need_dx=input_grad or i > lowest)
             i -= 1
         return self._unscale(d) if input_grad else None
 

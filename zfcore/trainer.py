@@ -277,6 +277,11 @@ class Trainer:
                        frozen=self.state["frozen"])
         for key, v in (self.resumed.velocity if self.resumed is not None else {}).items():
             self.opt.velocity[key] = to_device(v, device)
+        # backward goes down to the lowest layer the update changes, no further (transfer with
+        # layers 1-7 frozen: the softmax layer's product only)
+        self.lowest = next((name for name, layer in net.layers.items()
+                            if any("%s.%s" % (name, k) not in self.opt.frozen
+                                   for k in layer.params)), None) if self.opt.frozen else None
         if self.comm.size > 1:
             self._join_ranks()
         builtin = []
@@ -349,7 +354,7 @@ class Trainer:
             x, y = to_device(x, self.device), to_device(y, self.device)
             logits = net.forward(x, train=True)
             loss = net.loss(logits, y)
-            net.backward(input_grad=False)
+            net.backward(input_grad=False, until=self.lowest)
             opt.step()
             st["step"] += 1
             tally.add(loss, (logits.argmax(axis=1) == y).sum(), len(y), st["step"])
@@ -405,7 +410,7 @@ class Trainer:
         xs, ys = to_device(x[part], self.device), to_device(y[part], self.device)
         logits = net.forward(xs, train=True)
         loss = net.loss(logits, ys)
-        net.backward(input_grad=False)
+        net.backward(input_grad=False, until=self.lowest)
         grads = net.grads()
         keys = [k for k in net.params() if k in grads]
         if self._flat is None:
