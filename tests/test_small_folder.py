@@ -41,6 +41,14 @@ def test_the_defaults_scale_with_the_training_set_and_keep_the_default_run():
     assert (t["batch_size"], t["epochs"], t["patience"]) == (64, 100, 34)
 
 
+def test_the_32x32_nets_wait_4_epochs_on_a_cifar_sized_set_and_the_others_2():
+    for arch in ("zfnet_small32", "alexnet_small32"):
+        assert training(arch)["patience"] == 4 == training(arch, n_train=45000)["patience"]
+        assert training(arch, n_train=160)["patience"] == 10      # small sets: PLATEAU_STEPS
+    for arch in ("zfnet_small", "zfnet", None):
+        assert training(arch)["patience"] == 2 == training(arch, n_train=45000)["patience"]
+
+
 @pytest.mark.slow
 def test_a_200_image_two_class_folder_learns_with_the_default_command(tmp_path):
     data = str(tmp_path / "myfolder")
