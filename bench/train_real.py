@@ -321,6 +321,9 @@ def main(argv=None):
                           resume=ours_dir, callbacks=[log])
         log.resume(trainer)
     else:
+        if os.path.exists(os.path.join(ours_dir, "checkpoint.h5")):
+            sys.exit("train_real: %s already holds a run: go on with it (--resume) or choose "
+                     "another --out" % args.out)
         trainer = Trainer(net, train, val, out_dir=ours_dir, epochs=args.epochs,
                           batch_size=hp["batch_size"], lr=hp["lr"], momentum=hp["momentum"],
                           weight_decay=hp["weight_decay"], max_filter_rms=hp["max_filter_rms"],
