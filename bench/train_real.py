@@ -229,7 +229,9 @@ def plot(rows, path):
                label=side + " (centre)")
     a.set(xlabel="epoch", ylabel="train loss", title="training loss")
     b.set(xlabel="epoch", ylabel="test top-1 (%)", title="test accuracy")
+    from matplotlib.ticker import MaxNLocator
     for ax in (a, b):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))     # epochs are whole numbers
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
