@@ -20,10 +20,12 @@ and of the 10 crops (Sec. 3: 4 corners, centre, and their mirror images; on 32 x
 32 x 32 crops the five places coincide, so the 10 crops are the image and its mirror image, and
 each side's net sees just those two).
 
-Writes ``OUT/epochs.csv`` (one row per epoch and side) and ``OUT/curves.png`` (both learning
-curves), and prints a table and the bars: |ours - torch| <= 0.5 points of 10-crop test top-1;
-ours >= 80% on CIFAR-10 (92% on Fashion-MNIST) in at most 30 epochs; ours per epoch <= 1.3x the
-twin's time. Without PyTorch only ours runs.
+Writes ``OUT/epochs.csv`` (one row per epoch and side), ``OUT/curves.png`` (both learning
+curves) and ours' run folder ``OUT/ours`` (checkpoints, metrics and, unless ``--no-evolution``,
+the Fig. 4 frames: ``python -m zfcore.visualize OUT/ours`` draws its report). Prints a table
+and the bars: |ours - torch| <= 0.5 points of 10-crop test top-1; ours >= 80% on CIFAR-10 (92%
+on Fashion-MNIST) in at most 30 epochs; ours per epoch <= 1.3x the twin's time. Without PyTorch
+only ours runs.
 """
 import argparse
 import csv
@@ -40,6 +42,7 @@ import numpy as np  # noqa: E402
 from zfcore.data import batches, centre_crop, open_dataset, ten_crop  # noqa: E402
 from zfcore.evaluation import evaluate  # noqa: E402
 from zfcore.recipe import recipe  # noqa: E402
+from zfcore.train import Evolution  # noqa: E402
 from zfcore.trainer import Callback, Trainer  # noqa: E402
 
 SHARED = os.path.join(HERE, "..", "..", "shared", "data")
@@ -283,6 +286,9 @@ def main(argv=None):
                     "(default: the CPU count, as NumPy's BLAS)")
     ap.add_argument("--out", default=os.path.join(HERE, "out", "train_real"))
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--evolution", action=argparse.BooleanOptionalAction, default=True,
+                    help="record ours' feature evolution frames (Z&F Fig. 4) into OUT/ours, as "
+                    "python -m zfcore.train --evolution does (default: on)")
     ap.add_argument("--resume", action="store_true", help="go on with the run in --out (ours "
                     "from OUT/ours, the twin and the rows from OUT/side_by_side.pt)")
     args = ap.parse_args(argv)
@@ -316,11 +322,15 @@ def main(argv=None):
              " ".join(open("/proc/loadavg").read().split()[:3])), flush=True)
     log = SideBySide(test, crop, scale, twin, train, hp, args.seed, args.out)
     ours_dir = os.path.join(args.out, "ours")
+    callbacks = [log]
+    if args.evolution:
+        probe = next(iter(batches(train, 64, crop, train=False)))[0]
+        callbacks.append(Evolution(probe, ours_dir))
     if args.resume:
         if not os.path.exists(log.state_path):
             sys.exit("train_real: --resume: no %s" % log.state_path)
         trainer = Trainer(net, train, val, out_dir=ours_dir, epochs=args.epochs, seed=args.seed,
-                          resume=ours_dir, callbacks=[log])
+                          resume=ours_dir, callbacks=callbacks)
         log.resume(trainer)
     else:
         if os.path.exists(os.path.join(ours_dir, "checkpoint.h5")):
@@ -329,7 +339,7 @@ def main(argv=None):
         trainer = Trainer(net, train, val, out_dir=ours_dir, epochs=args.epochs,
                           batch_size=hp["batch_size"], lr=hp["lr"], momentum=hp["momentum"],
                           weight_decay=hp["weight_decay"], max_filter_rms=hp["max_filter_rms"],
-                          patience=hp["patience"], seed=args.seed, callbacks=[log])
+                          patience=hp["patience"], seed=args.seed, callbacks=callbacks)
     trainer.fit()
     report(log.rows, data, args.epochs, bar_for(data))
     print("wrote %s and %s" % (os.path.join(args.out, "epochs.csv"),

@@ -51,9 +51,9 @@ def batch_probs(net, ds, crop, batch_size=128, ten_crops=False, device="numpy", 
     from zfcore.data import batches, centre_crop, take
     from zfcore.data.crops import ten_crop_views
     h, w = ds.images.shape[1:3]
-    per = max(1, batch_size // len(ten_crop_views(h, w, crop, distinct=True)[0]))
+    per = (max(1, batch_size // len(ten_crop_views(h, w, crop, distinct=True)[0])) if ten_crops
+           else batch_size)                                      # images per forward pass
     if comm is not None and comm.size > 1:
-        per = per if ten_crops else batch_size
         n = len(ds.labels)
         mine = shard_slice(-(-n // per), comm.rank, comm.size)
         for start in range(mine.start * per, min(mine.stop * per, n), per):
