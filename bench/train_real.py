@@ -37,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # what `import zfcore` sets (zfcore/__init__)
 import numpy as np  # noqa: E402
 
 from zfcore.data import batches, centre_crop, open_dataset, ten_crop  # noqa: E402
