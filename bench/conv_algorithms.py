@@ -168,14 +168,19 @@ def _gemm(ta, tb, m, n, k, a, aoff, lda, b, boff, ldb, beta, c, coff, ldc):
           lda, b.ctypes.data + 4 * boff, ldb, beta, c.ctypes.data + 4 * coff, ldc)
 
 
-def shifted_forward(x, W, b, p, relu):
-    m, c, h, w = x.shape
-    c_out, _, k, _ = W.shape
+def _shifted_setup(x, W, p):
+    """(planes, filters by offset (k, k, C_out, C), Hp, Wp, Ho, Wo, m * plane) of a block."""
+    m, _, h, w = x.shape
+    k = W.shape[2]
     hp, wp, ho, plane, _ = wide_geometry(h, w, k, p)
-    wo = conv_output_size(w, k, 1, p)
-    planes = _padded_planes(x, k, p)
-    n = m * plane
-    Wk = np.ascontiguousarray(W.transpose(2, 3, 0, 1))
+    return (_padded_planes(x, k, p), np.ascontiguousarray(W.transpose(2, 3, 0, 1)), hp, wp, ho,
+            conv_output_size(w, k, 1, p), m * plane)
+
+
+def shifted_forward(x, W, b, p, relu):
+    m, c = x.shape[:2]
+    c_out, _, k, _ = W.shape
+    planes, Wk, hp, wp, ho, wo, n = _shifted_setup(x, W, p)
     full = np.empty((c_out, n), dtype=np.float32)
     for i in range(k):
         for j in range(k):
@@ -189,11 +194,8 @@ def shifted_forward(x, W, b, p, relu):
 def shifted_backward(x, dy, W, p, mask):
     m, c, h, w = x.shape
     c_out, _, k, _ = W.shape
-    hp, wp, ho, plane, _ = wide_geometry(h, w, k, p)
-    wo = conv_output_size(w, k, 1, p)
-    planes = _padded_planes(x, k, p)
-    n, length = m * plane, planes.shape[1]
-    Wk = np.ascontiguousarray(W.transpose(2, 3, 0, 1))
+    planes, Wk, hp, wp, ho, wo, n = _shifted_setup(x, W, p)
+    length = planes.shape[1]
     full = np.zeros((c_out, n), dtype=np.float32)
     np.multiply(dy.transpose(1, 0, 2, 3), mask.transpose(1, 0, 2, 3) > 0,
                 out=full.reshape(c_out, m, hp, wp)[:, :, :ho, :wo])
@@ -217,18 +219,19 @@ def check(rng):
         expect = conv_naive(x, W, b, 1, p)
         dy, mask = rng.standard_normal(expect.shape), rng.standard_normal(expect.shape)
         want = conv_backward_blocks(x, dy, W, 1, p, mask)
-        got = [winograd_forward(x, W, b, p, False)] + list(winograd_backward(x, dy, W, p, mask))
-        errs = [np.abs(g - e).max() / max(1.0, np.abs(e).max())
-                for g, e in zip(got, [expect] + list(want))]
-        if SGEMM is not None:
+        truth = [expect] + list(want)                  # y, then dx, dW, db
+        results = [("Winograd", 1e-12, [winograd_forward(x, W, b, p, False)]
+                    + list(winograd_backward(x, dy, W, p, mask)))]
+        if SGEMM is not None:                          # float32 products: float32 tolerance
             x32, W32, b32 = (v.astype(np.float32) for v in (x, W, b))
-            got = [shifted_forward(x32, W32, b32, p, False)] + list(shifted_backward(
-                x32, dy.astype(np.float32), W32, p, mask.astype(np.float32)))
-            errs += [np.abs(g - e).max() / max(1.0, np.abs(e).max()) / 1e7
-                     for g, e in zip(got, [expect] + list(want))]
-        if max(errs) > 1e-12:
-            sys.exit("conv_algorithms: wrong result for %s (relative error %.2g)"
-                     % ((n, c, o, h, w, p), max(errs)))
+            results.append(("shifted products", 1e-5, [shifted_forward(x32, W32, b32, p, False)]
+                            + list(shifted_backward(x32, dy.astype(np.float32), W32, p,
+                                                    mask.astype(np.float32)))))
+        for name, tol, got in results:
+            err = max(np.abs(g - e).max() / max(1.0, np.abs(e).max()) for g, e in zip(got, truth))
+            if err > tol:
+                sys.exit("conv_algorithms: %s wrong for %s (relative error %.2g)"
+                         % (name, (n, c, o, h, w, p), err))
     print("correct: Winograd (float64) and shifted products (float32) match the naive loop and "
           "the layer's backward")
 
