@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 from zfcore.data import batches, centre_crop, open_dataset, ten_crop  # noqa: E402
 from zfcore.evaluation import evaluate  # noqa: E402
-from zfcore.recipe import recipe  # noqa: E402
+from zfcore.recipe import anneal_epoch, recipe  # noqa: E402
 from zfcore.train import Evolution  # noqa: E402
 from zfcore.trainer import Callback, Trainer  # noqa: E402
 
@@ -315,18 +315,18 @@ def main(argv=None):
             print("PyTorch not importable: ours only")
     os.makedirs(args.out, exist_ok=True)
     print("data %s: %d train, %d val, %d test images, %d classes; zfnet_small32 (init %s, input "
-          "scale %g, dropout %g), %d epochs, batch %d, lr %g, weight decay %g, patience %d; "
-          "load average %s"
+          "scale %g, dropout %g), %d epochs, batch %d, lr %g, weight decay %g, patience %d, "
+          "anneal by epoch %s; load average %s"
           % (data, len(train.labels), len(val.labels), len(test.labels), len(train.class_names),
              rec.init, rec.input_scale, rec.dropout, args.epochs, hp["batch_size"], hp["lr"],
              hp["weight_decay"], hp["patience"],
+             anneal_epoch(dict(hp, epochs=args.epochs)) or "never",
              " ".join(open("/proc/loadavg").read().split()[:3])), flush=True)
     log = SideBySide(test, crop, scale, twin, train, hp, args.seed, args.out)
     ours_dir = os.path.join(args.out, "ours")
     callbacks = [log]
     if args.evolution:
-        probe = next(iter(batches(train, 64, crop, train=False)))[0]
-        callbacks.append(Evolution(probe, ours_dir))
+        callbacks.append(Evolution.of_dataset(train, crop, ours_dir))
     if args.resume:
         if not os.path.exists(log.state_path):
             sys.exit("train_real: --resume: no %s" % log.state_path)
@@ -340,7 +340,8 @@ def main(argv=None):
         trainer = Trainer(net, train, val, out_dir=ours_dir, epochs=args.epochs,
                           batch_size=hp["batch_size"], lr=hp["lr"], momentum=hp["momentum"],
                           weight_decay=hp["weight_decay"], max_filter_rms=hp["max_filter_rms"],
-                          patience=hp["patience"], seed=args.seed, callbacks=callbacks)
+                          patience=hp["patience"], anneal_by=hp["anneal_by"], seed=args.seed,
+                          callbacks=callbacks)
     trainer.fit()
     report(log.rows, data, args.epochs, bar_for(data))
     print("wrote %s and %s" % (os.path.join(args.out, "epochs.csv"),

@@ -164,6 +164,35 @@ def test_resume_through_fit_is_exact(tiny, tmp_path):
         fit(rec.build(seed=0), train, val, out_dir=parts, epochs=1)
 
 
+def test_anneal_by_divides_lr_once_if_the_plateau_rule_has_not(tiny):
+    """``anneal_by`` 0.5 of 4 epochs: lr / 10 after epoch 2 when the val error never plateaus
+    (patience 100), and nothing more when the plateau rule has already divided it."""
+    train, val = tiny
+    kw = dict(epochs=4, batch_size=32, seed=0, anneal_by=0.5)
+    rows = fit(recipe("zfnet_small", 12).build(seed=0), train, val, patience=100, **kw)
+    assert [r["lr"] for r in rows] == pytest.approx([1e-2, 1e-2, 1e-3, 1e-3])
+    rows = fit(recipe("zfnet_small", 12).build(seed=0), train, val, patience=0, max_lr_drops=1,
+               **kw)
+    assert [r["lr"] for r in rows] == pytest.approx([1e-2, 1e-3, 1e-3, 1e-3])
+
+
+def test_a_run_resumed_with_anneal_by_at_its_anneal_epoch_is_the_run_that_had_it(tiny, tmp_path):
+    """Stopped after epoch 2 of 4 without ``anneal_by`` and resumed with 0.5: lr / 10 from epoch
+    3, and the same weights, bit for bit, as a run that had 0.5 from the start."""
+    train, val = tiny
+    whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
+    kw = dict(epochs=4, batch_size=32, seed=0, patience=100)
+    fit(recipe("zfnet_small", 12).build(seed=0), train, val, out_dir=whole, anneal_by=0.5, **kw)
+    fit(recipe("zfnet_small", 12).build(seed=0), train, val, out_dir=parts, anneal_by=0,
+        callbacks=[Log(stop_after=2)], **kw)
+    assert load_checkpoint(parts + "/checkpoint.h5").state["lr"] == pytest.approx(1e-2)
+    rows = fit(recipe("zfnet_small", 12).build(seed=7), train, val, out_dir=parts, resume=parts,
+               anneal_by=0.5)
+    assert [r["lr"] for r in rows] == pytest.approx([1e-3, 1e-3])
+    assert_same_run(load_checkpoint(whole + "/checkpoint.h5"),
+                    load_checkpoint(parts + "/checkpoint.h5"))
+
+
 def test_frozen_layers_are_not_backpropagated_and_the_run_is_the_same(tiny, monkeypatch):
     """Layers 1-7 frozen (the transfer protocol): backward stops at fc8, and the run gives the
     same weights, bit for bit, as one that backpropagates through every layer."""

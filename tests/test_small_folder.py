@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from zfcore.recipe import training
+from zfcore.recipe import anneal_epoch, training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,6 +47,14 @@ def test_the_32x32_nets_wait_4_epochs_on_a_cifar_sized_set_and_the_others_2():
         assert training(arch, n_train=160)["patience"] == 10      # small sets: PLATEAU_STEPS
     for arch in ("zfnet_small", "zfnet", None):
         assert training(arch)["patience"] == 2 == training(arch, n_train=45000)["patience"]
+
+
+def test_the_32x32_nets_anneal_after_epoch_20_of_30_and_the_others_only_on_a_plateau():
+    assert anneal_epoch(dict(training("zfnet_small32"), epochs=30)) == 20
+    assert anneal_epoch(dict(training("alexnet_small32"), epochs=8)) == 6
+    assert anneal_epoch(dict(training("zfnet_small32"), epochs=1)) is None  # no epoch after it
+    for arch in ("zfnet_small", "zfnet", None):
+        assert anneal_epoch(dict(training(arch), epochs=30)) is None
 
 
 @pytest.mark.slow

@@ -155,8 +155,18 @@ class Evolution(Callback):
     that epoch's checkpoint but before its frame), so an interrupted run keeps every frame.
     ``paths``: the figures."""
 
+    PROBE = 64                      # images in the probe batch
+
     def __init__(self, probe, out_dir):
         self.probe, self.out_dir, self.recorder, self.paths = probe, out_dir, None, []
+
+    @classmethod
+    def of_dataset(cls, dataset, crop, out_dir):
+        """Over the first ``PROBE`` images of ``dataset``, centre-cropped to ``crop`` and
+        mean-subtracted as the evaluation batches are (no augmentation: the same images at every
+        frame)."""
+        from zfcore.data import batches
+        return cls(next(iter(batches(dataset, cls.PROBE, crop, train=False)))[0], out_dir)
 
     def on_train_start(self, trainer):
         from zfcore.vis.evolution import EvolutionRecorder
@@ -254,7 +264,7 @@ def train(args):
 
 
 def _train(args, out, comm):
-    from zfcore.data import batches, open_dataset
+    from zfcore.data import open_dataset
     if comm.size > 1 and (args.device or "auto") != "cpu":
         comm.pick_gpu()                   # one GPU per rank, before CuPy allocates anything
     device = cli.resolve_device(args.device or "auto")
@@ -296,8 +306,7 @@ def _train(args, out, comm):
                              "--out" % (out, out))
     callbacks = []
     if args.evolution:
-        probe = next(iter(batches(train_ds, 64, crop, train=False)))[0]
-        callbacks.append(Evolution(probe, out))
+        callbacks.append(Evolution.of_dataset(train_ds, crop, out))
     stored = {k: getattr(args, k) for k in RUN_ARGS}
     if ck is not None:
         stored["lr"] = (ck.state.get("args") or {}).get("lr", args.lr)

@@ -51,7 +51,7 @@ from zfcore.optim import SGD
 METRICS = ["epoch", "step", "lr", "train_loss", "train_acc", "val_top1_err", "val_top5_err",
            "images_per_s", "seconds"]
 SETTINGS = ("epochs", "batch_size", "momentum", "weight_decay", "max_filter_rms", "patience",
-            "max_lr_drops")
+            "max_lr_drops", "anneal_by")
 PROGRESS_EVERY_S = 60        # without a terminal: a progress line this often within an epoch
 READ_EVERY = 20              # GPU: the running loss and accuracy come to the host this often
 
@@ -221,6 +221,8 @@ class Trainer:
     epochs     the total, counted from the start of the run (a resumed run goes on to it)
     lr         the initial lr; on resume None keeps the checkpoint's (scheduled) lr
     batch_size, momentum, weight_decay, max_filter_rms, patience, max_lr_drops: Z&F Sec. 3;
+               anneal_by: lr is divided by 10 after epoch ceil(anneal_by * epochs) if the
+               plateau rule has not divided it yet (``zfcore.recipe.ANNEAL_BY_32``; 0: never);
                None takes the checkpoint's value on resume, else ``zfcore.recipe.training``'s
                for this many training images (batch, epochs and patience scale with it)
     seed       the data order's seed (None: the checkpoint's, else 0)
@@ -241,7 +243,7 @@ class Trainer:
     def __init__(self, net, train_ds, val_ds, out_dir=None, epochs=None, batch_size=None,
                  lr=None, momentum=None, weight_decay=None, max_filter_rms=None, patience=None,
                  seed=None, callbacks=(), device="numpy", verbose=0, resume=None, state=None,
-                 max_lr_drops=None, frozen=None, comm=None):
+                 max_lr_drops=None, frozen=None, comm=None, anneal_by=None):
         self.net, self.train_ds, self.val_ds = net, train_ds, val_ds
         self.out_dir, self.device = out_dir, device
         self.comm = comm if comm is not None else distributed.world()
@@ -249,7 +251,7 @@ class Trainer:
         saved = self.resumed.state if self.resumed is not None else {}
         given = dict(epochs=epochs, batch_size=batch_size, momentum=momentum,
                      weight_decay=weight_decay, max_filter_rms=max_filter_rms, patience=patience,
-                     max_lr_drops=max_lr_drops)
+                     max_lr_drops=max_lr_drops, anneal_by=anneal_by)
         stored = saved.get("settings", {})
         batch = batch_size if batch_size is not None else stored.get("batch_size")
         defaults = recipes.training((net.spec or {}).get("arch"), n_train=len(train_ds.labels),
@@ -266,6 +268,8 @@ class Trainer:
             self.state["lr"] = lr if lr is not None else defaults["lr"]
         for k, v in settings.items():
             setattr(self, k, v)
+        if lr is None:
+            self._anneal()        # a resumed run past its anneal epoch (settings changed since)
         self.seed = self.state["seed"]
         self.crop = int(net.spec["input"][1]) if net.spec else int(train_ds.images.shape[1])
         self.batches_per_epoch = math.ceil(len(train_ds.labels) / self.batch_size)
@@ -456,8 +460,20 @@ class Trainer:
         else:
             st["since_best"] += 1
         if st["since_best"] >= self.patience and st.get("lr_drops", 0) < self.max_lr_drops:
-            st["lr"], st["since_best"] = st["lr"] * 0.1, 0
-            st["lr_drops"] = st.get("lr_drops", 0) + 1
+            self._divide_lr()
+        self._anneal()
+
+    def _divide_lr(self):
+        st = self.state
+        st["lr"], st["since_best"] = st["lr"] * 0.1, 0
+        st["lr_drops"] = st.get("lr_drops", 0) + 1
+
+    def _anneal(self):
+        """``anneal_by``: lr / 10 once the run is past ``recipes.anneal_epoch`` with no drop yet."""
+        at = recipes.anneal_epoch(self.state["settings"])
+        if at is not None and self.state["epoch"] >= at and not self.state.get("lr_drops", 0) \
+                and self.max_lr_drops > 0:
+            self._divide_lr()
 
     def save(self, path):
         """A checkpoint of the run as it stands (atomic: see ``zfcore.checkpoint``)."""
@@ -515,7 +531,7 @@ class _Tally:
 def fit(net, train_ds, val_ds, out_dir=None, epochs=None, batch_size=None, lr=None,
         momentum=None, weight_decay=None, max_filter_rms=None, patience=None, seed=None,
         callbacks=(), device="numpy", verbose=0, resume=None, state=None, max_lr_drops=None,
-        frozen=None, comm=None):
+        frozen=None, comm=None, anneal_by=None):
     """Train ``net`` with the recipe of Z&F Sec. 3; returns [metrics row per epoch run]. The
     arguments are ``Trainer``'s; left as None they come from the checkpoint resumed, else from
     ``zfcore.recipe.training``: batch 128, lr 1e-2, momentum 0.9, weight decay 5e-4, filter RMS
@@ -525,7 +541,8 @@ def fit(net, train_ds, val_ds, out_dir=None, epochs=None, batch_size=None, lr=No
                    lr=lr, momentum=momentum, weight_decay=weight_decay,
                    max_filter_rms=max_filter_rms, patience=patience, seed=seed,
                    callbacks=callbacks, device=device, verbose=verbose, resume=resume,
-                   state=state, max_lr_drops=max_lr_drops, frozen=frozen, comm=comm).fit()
+                   state=state, max_lr_drops=max_lr_drops, frozen=frozen, comm=comm,
+                   anneal_by=anneal_by).fit()
 
 
 def _checkpoint(resume):
