@@ -59,6 +59,7 @@ def tmp_files(folder):
     ("data", [], "command"),
     ("data", ["pack", "synthetic"], "out"),
     ("train", ["--epochs", "x"], "--epochs"),
+    ("train", ["--anneal-by", "1.5"], "--anneal-by"),
 ])
 def test_usage_errors_are_one_line_with_the_commands_own_prefix(name, argv, word):
     line = one_line_error(command(name, *argv), name)

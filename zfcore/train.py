@@ -30,7 +30,7 @@ from zfcore.checkpoint import load_checkpoint
 from zfcore.evaluation import evaluate
 from zfcore.models import SPECS
 from zfcore.recipe import (DEFAULT_ARCH, MIN_BATCH, MIN_STEPS, MIN_STEPS_PER_EPOCH,
-                           PLATEAU_STEPS, TRAINING, parse_init, recipe)
+                           PLATEAU_STEPS, TRAINING, ANNEAL_BY_32, parse_init, recipe)
 from zfcore.trainer import (METRICS, Callback, CheckpointSaver, MetricsCSV, Progress, RunLocked,
                             Trainer, TrainingError, fit, run_lock)
 
@@ -42,8 +42,8 @@ DEFAULT_DATA = "synthetic"
 # --out, --resume and --quiet belong to one invocation. The optimiser settings are also in
 # state['settings'] as the trainer resolved them.
 RUN_ARGS = ("arch", "data", "epochs", "batch_size", "lr", "momentum", "weight_decay",
-            "patience", "init", "dropout", "seed", "n_train", "evolution")
-SETTING_ARGS = ("epochs", "batch_size", "momentum", "weight_decay", "patience")
+            "patience", "anneal_by", "init", "dropout", "seed", "n_train", "evolution")
+SETTING_ARGS = ("epochs", "batch_size", "momentum", "weight_decay", "patience", "anneal_by")
 
 
 def parse_args(argv):
@@ -67,6 +67,10 @@ def parse_args(argv):
                    help="epochs without a better validation error before lr is divided by 10 "
                    "(default %d, or as many as make %d steps; at most %d times)"
                    % (TRAINING["patience"], PLATEAU_STEPS, TRAINING["max_lr_drops"]))
+    p.add_argument("--anneal-by", type=float, default=None,
+                   help="divide lr by 10 after this fraction of the epochs if the plateau rule "
+                   "has not yet (default %.3g for the *_small32 nets: after epoch 20 of 30; "
+                   "0, never, for the others)" % ANNEAL_BY_32)
     p.add_argument("--init", default=None, help="weight init std: a number (the paper: 0.01) or "
                    "'he'; default 'he' for the *_small nets, 0.01 otherwise")
     p.add_argument("--dropout", type=float, default=None,
@@ -99,6 +103,8 @@ def check_args(args):
         raise cli.UsageError("--momentum must be in [0, 1), got %r" % args.momentum)
     if args.weight_decay is not None and args.weight_decay < 0:
         raise cli.UsageError("--weight-decay must be >= 0, got %r" % args.weight_decay)
+    if args.anneal_by is not None and not 0 <= args.anneal_by <= 1:
+        raise cli.UsageError("--anneal-by must be in [0, 1], got %r" % args.anneal_by)
     if args.dropout is not None and not 0 <= args.dropout < 1:
         raise cli.UsageError("--dropout must be in [0, 1), got %r" % args.dropout)
     if args.n_train is not None and args.n_train < 1:
@@ -312,7 +318,8 @@ def _train(args, out, comm):
         stored["lr"] = (ck.state.get("args") or {}).get("lr", args.lr)
     trainer = Trainer(net, train_ds, val_ds, out_dir=out, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-                      weight_decay=args.weight_decay, patience=args.patience, seed=args.seed,
+                      weight_decay=args.weight_decay, patience=args.patience,
+                      anneal_by=args.anneal_by, seed=args.seed,
                       callbacks=callbacks, device=device, verbose=1 if args.quiet else 2,
                       resume=ck, state=dict(data=args.data, data_args=dargs, n_train=args.n_train,
                                             args=stored), comm=comm)
