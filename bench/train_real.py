@@ -241,6 +241,7 @@ def plot(rows, path):
     fig.tight_layout()
     from zfcore.vis.render import save
     save(fig, path)
+    plt.close(fig)             # redrawn every epoch: pyplot keeps every figure until closed
 
 
 def report(rows, data, epochs, bar):
