@@ -93,7 +93,7 @@ def anneal_epoch(settings):
     by = settings.get("anneal_by")
     if not by:
         return None
-    at = math.ceil(by * settings["epochs"] - 1e-9)
+    at = math.ceil(by * settings["epochs"] - 1e-9)      # 2/3 * 30 is 20.000000000000004
     return at if at < settings["epochs"] else None
 
 
@@ -102,14 +102,13 @@ def describe(settings, n_train, n_val, lr):
     an epoch, 30 epochs (300 steps)' and 'lr 0.01, x0.1 after 10 epochs (100 steps) without a
     better val error, at most 3 times' (with ``anneal_by``: '; and after epoch 20 if not yet')."""
     steps = math.ceil(n_train / settings["batch_size"])
-    p = settings["patience"]
+    p, anneal = settings["patience"], anneal_epoch(settings)
     return ("%d train / %d val images: batch %d, %d steps an epoch, %d epochs (%d steps)\n"
             "lr %g, x0.1 after %d epoch%s (%d steps) without a better val error, at most %d "
             "times" % (n_train, n_val, settings["batch_size"], steps, settings["epochs"],
                        steps * settings["epochs"], lr, p, "" if p == 1 else "s", p * steps,
                        settings.get("max_lr_drops", 3))
-            + ("; and after epoch %d if not yet" % anneal_epoch(settings)
-               if anneal_epoch(settings) else ""))
+            + ("; and after epoch %d if not yet" % anneal if anneal else ""))
 
 
 @dataclass
